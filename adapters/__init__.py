@@ -1,0 +1,1 @@
+"""All I/O with the outside world. Nothing here imports Textual or Rich."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: discovery, monitoring snapshots, blocking tree and backend actions."""

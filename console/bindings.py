@@ -1,0 +1,78 @@
+"""Every key binding's id, default keys and description: the one list the keymap checks.
+
+Screens build their `BINDINGS` from here, `keymap:` in the config remaps by id (unknown
+ids are config errors), and `?` help lists what is in force. Destructive actions are
+plain letters that always open a confirmation, never Ctrl-chords.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True, slots=True)
+class BindingSpec:
+    id: str
+    key: str
+    action: str
+    description: str
+    show: bool = True
+    #: Write actions: hidden from the footer and never bound on a read-only target.
+    destructive: bool = False
+    priority: bool = False
+
+
+SPECS: tuple[BindingSpec, ...] = (
+    # anywhere
+    BindingSpec("screen.dashboard", "1", "app.switch_screen_id('dashboard')", "Dashboard"),
+    BindingSpec("screen.postgres", "2", "app.switch_screen_id('postgres')", "Postgres"),
+    BindingSpec("screen.redis", "3", "app.switch_screen_id('redis')", "Redis", show=False),
+    BindingSpec(
+        "screen.containers", "4", "app.switch_screen_id('containers')", "Containers", show=False
+    ),
+    BindingSpec("screen.health", "5", "app.switch_screen_id('health')", "Health", show=False),
+    BindingSpec("screen.audit", "6", "app.switch_screen_id('audit')", "Audit"),
+    BindingSpec("app.help", "question_mark", "app.help", "Keys"),
+    BindingSpec("app.command", "colon", "app.command_line", "Command"),
+    BindingSpec("app.quit", "q", "app.request_quit", "Quit"),
+    BindingSpec("app.arm", "W", "app.arm", "Arm writes", destructive=True),
+    BindingSpec("app.refresh", "ctrl+r", "app.refresh_now", "Refresh"),
+    BindingSpec("app.interrupt", "ctrl+c", "app.interrupt", "Stop", show=False, priority=True),
+    BindingSpec("app.palette", "ctrl+p", "app.command_palette", "Palette", show=False),
+    # tables
+    BindingSpec("table.filter", "slash", "filter", "Filter"),
+    BindingSpec("table.details", "enter", "details", "Details"),
+    BindingSpec("table.sort", "o", "cycle_sort", "Sort"),
+    BindingSpec("table.reverse", "O", "reverse_sort", "Reverse", show=False),
+    # postgres
+    BindingSpec("pg.toggle_idle", "i", "toggle_idle", "Idle"),
+    BindingSpec("pg.jump_blocker", "b", "jump_blocker", "Blocker"),
+    BindingSpec("pg.focus_tree", "t", "focus_tree", "Tree"),
+    BindingSpec("pg.cancel", "c", "cancel_query", "Cancel query", destructive=True),
+    BindingSpec("pg.terminate", "K", "terminate_backend", "Terminate", destructive=True),
+)
+
+BY_ID: dict[str, BindingSpec] = {spec.id: spec for spec in SPECS}
+BINDING_IDS: frozenset[str] = frozenset(BY_ID)
+
+
+def bindings(*ids: str, read_only: bool = False) -> list[Binding]:
+    """Textual `Binding`s for the given ids; destructive ones are left out when read-only."""
+    out: list[Binding] = []
+    for binding_id in ids:
+        spec = BY_ID[binding_id]
+        if read_only and spec.destructive:
+            continue
+        out.append(
+            Binding(
+                spec.key,
+                spec.action,
+                spec.description,
+                show=spec.show,
+                id=spec.id,
+                priority=spec.priority,
+            )
+        )
+    return out

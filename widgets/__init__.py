@@ -1,0 +1,1 @@
+"""Widgets render snapshots. They never do I/O and never import drivers."""
