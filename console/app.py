@@ -1,0 +1,336 @@
+"""The application shell: screens, the header, key handling and who polls what.
+
+The app owns scheduling: one `Poller` per source, whatever screens show it. Screens
+receive `SourceUpdated` messages and pull the latest states when they become current.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import App
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
+
+from console.bindings import bindings
+from console.config import Config
+from console.guard import survive
+from console.messages import AuditAppended, SourceUpdated
+from console.scheduler import Poller
+from console.state import SourceState
+from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
+from widgets.header_bar import HeaderBar, HeaderInfo
+
+log = logging.getLogger(__name__)
+
+SCREEN_IDS = ("dashboard", "postgres", "redis", "containers", "health", "audit")
+BUILT_SCREENS = ("dashboard", "postgres", "audit")
+
+
+def _dashboard() -> Screen:
+    from screens.dashboard import DashboardScreen
+
+    return DashboardScreen()
+
+
+def _postgres() -> Screen:
+    from screens.postgres import PostgresScreen
+
+    return PostgresScreen()
+
+
+def _audit() -> Screen:
+    from screens.audit_log import AuditScreen
+
+    return AuditScreen()
+
+
+class OpsConsoleApp(App[int]):
+    """ops-console: live triage of one target (PostgreSQL for now), with audited actions."""
+
+    TITLE = "ops-console"
+    CSS_PATH = STYLESHEET
+    MODES = {"dashboard": _dashboard, "postgres": _postgres, "audit": _audit}
+    BINDINGS = bindings(
+        "screen.dashboard",
+        "screen.postgres",
+        "screen.redis",
+        "screen.containers",
+        "screen.health",
+        "screen.audit",
+        "app.help",
+        "app.command",
+        "app.quit",
+        "app.arm",
+        "app.refresh",
+        "app.interrupt",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        target_name: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        autostart: bool = True,
+    ) -> None:
+        super().__init__()
+        from console.arming import ArmState
+        from console.audit import AuditLog
+        from console.operator import OperatorContext
+
+        self.config = config
+        self.target = config.target(target_name)
+        self.clock = clock
+        self.autostart = autostart
+        self.audit = AuditLog(config.audit_log)
+        self.operator = OperatorContext.from_env()
+        self.arm_state = ArmState(production=self.target.production)
+        self.states: dict[str, SourceState[Any]] = {}
+        self.pollers: dict[str, Poller[Any]] = {}
+        self.pg: Any = None  # PostgresSource, created when sources start
+        self.header_info = self._header_info()
+        self.action_worker: Worker[None] | None = None
+        #: Errors caught by `survive` (tests assert it stays empty).
+        self.internal_errors: list[BaseException] = []
+        if config.keymap:
+            self.set_keymap(config.keymap)
+
+    # ----------------------------------------------------------------- set-up
+
+    @property
+    def read_only(self) -> bool:
+        return self.config.read_only or self.target.read_only
+
+    @property
+    def arm_minutes(self) -> float:
+        return self.target.arm_minutes or self.config.arm_minutes
+
+    def _header_info(self, connection: str = "") -> HeaderInfo:
+        return HeaderInfo(
+            target=self.target.name,
+            connection=connection,
+            read_only=self.read_only,
+            production=self.target.production,
+            armed_until=self.arm_state.armed_until,
+        )
+
+    def on_mount(self) -> None:
+        for theme in THEMES:
+            self.register_theme(theme)
+        self.theme = self.config.theme if self.config.theme in THEME_NAMES else DEFAULT_THEME
+        self.switch_mode("dashboard")
+        self.set_interval(1.0, self._check_arming)
+        if self.autostart:
+            # After the first frame: the drivers are imported only then.
+            self.call_after_refresh(self.start_sources)
+
+    def start_sources(self) -> None:
+        """Create the target's sources and start one polling loop for each."""
+        from console.pg_source import PostgresSource
+
+        pg_config = self.target.postgres
+        if pg_config is None:
+            return
+        refresh = pg_config.refresh or self.config.refresh
+        self.pg = PostgresSource(pg_config, refresh)
+        try:
+            self.update_header(connection=self.pg.describe())
+        except Exception as exc:  # discovery reads files and env: report, don't crash
+            log.exception("postgres discovery failed")
+            self.update_header(connection=f"postgres: {exc}")
+        self.add_poller(
+            Poller(
+                "postgres", self.pg.fetch, interval=refresh, on_state=self.publish, clock=self.clock
+            )
+        )
+
+    def add_poller(self, poller: Poller[Any]) -> None:
+        self.pollers[poller.name] = poller
+        self.states[poller.name] = poller.state
+        self.run_worker(
+            poller.run(), name=f"poll:{poller.name}", group="pollers", exit_on_error=False
+        )
+
+    async def stop_sources(self) -> None:
+        self.workers.cancel_group(self, "pollers")
+        self.pollers.clear()
+        self.states.clear()
+        if self.pg is not None:
+            try:
+                await self.pg.close()
+            except Exception:
+                log.exception("closing postgres connections failed")
+            self.pg = None
+
+    # ------------------------------------------------------------ data flow
+
+    def publish(self, state: SourceState[Any]) -> None:
+        """Record a source's new state and tell the screens on the current stack."""
+        self.states[state.name] = state
+        for screen in self.screen_stack:
+            if not isinstance(screen, ModalScreen):
+                screen.post_message(SourceUpdated(state))
+
+    def update_header(self, connection: str | None = None) -> None:
+        self.header_info = self._header_info(
+            self.header_info.connection if connection is None else connection
+        )
+        for header in self.screen.query(HeaderBar):
+            header.show(self.header_info)
+
+    def audit_appended(self) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(AuditAppended())
+
+    # -------------------------------------------------------------- actions
+
+    def action_switch_screen_id(self, screen_id: str) -> None:
+        if screen_id not in BUILT_SCREENS:
+            self.notify(
+                f"The {screen_id} screen is not available in this version.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if self.current_mode != screen_id:
+            self.switch_mode(screen_id)
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_command_line(self) -> None:
+        from screens.command_line import CommandLineScreen
+
+        self.push_screen(CommandLineScreen(), self.run_command)
+
+    def run_command(self, line: str | None) -> None:
+        """Run a `:` command (`pg`, `audit`, `target NAME`, `theme NAME`, `q`)."""
+        from console.commands import parse_command
+
+        if not line:
+            return
+        command = parse_command(line)
+        if command.error:
+            self.notify(command.error, severity="error", markup=False)
+        elif command.screen:
+            self.action_switch_screen_id(command.screen)
+        elif command.name == "quit":
+            self.action_request_quit()
+        elif command.name == "theme":
+            if command.arg not in THEME_NAMES:
+                self.notify(
+                    f"Unknown theme {command.arg!r}; themes: {', '.join(THEME_NAMES)}",
+                    severity="error",
+                    markup=False,
+                )
+            else:
+                self.theme = command.arg
+        elif command.name == "target":
+            self.run_worker(self.switch_target(command.arg), group="target", exit_on_error=False)
+
+    async def switch_target(self, name: str) -> None:
+        """Stop polling the current target and start polling `name`."""
+        if name not in self.config.targets:
+            known = ", ".join(self.config.targets)
+            self.notify(
+                f"Unknown target {name!r}; targets: {known}", severity="error", markup=False
+            )
+            return
+        from console.arming import ArmState
+
+        await self.stop_sources()
+        self.target = self.config.targets[name]
+        self.arm_state = ArmState(production=self.target.production)
+        self.update_header(connection="")
+        self.refresh_bindings()
+        self.start_sources()
+        self.notify(f"Switched to target {name}", markup=False)
+
+    def action_refresh_now(self) -> None:
+        for poller in self.pollers.values():
+            poller.poke()
+
+    def action_interrupt(self) -> None:
+        """ctrl+c: close a modal, or stop a running action; it never quits."""
+        screen = self.screen
+        if isinstance(screen, ModalScreen):
+            cancel = getattr(screen, "action_cancel", None)
+            if callable(cancel):
+                cancel()
+            else:
+                screen.dismiss()
+            return
+        if self.action_running:
+            assert self.action_worker is not None
+            self.action_worker.cancel()
+            self.notify("Stopping the running action…", severity="warning")
+            return
+        self.notify("ctrl+c does not quit here: press q to quit.", markup=False)
+
+    @property
+    def action_running(self) -> bool:
+        worker = self.action_worker
+        return worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    def action_request_quit(self) -> None:
+        if not self.action_running:
+            self.exit(0)
+            return
+        from screens.question import QuestionScreen
+
+        def answer(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit(0)
+
+        self.push_screen(QuestionScreen("An action is still running. Quit anyway? (y/N)"), answer)
+
+    def action_arm(self) -> None:
+        if self.read_only:
+            self.notify("Read-only: write actions cannot be armed.", severity="error")
+            return
+        if not self.target.production:
+            self.notify("This target is not marked production: writes need no arming.")
+            return
+        from screens.arm import ArmScreen
+
+        self.push_screen(ArmScreen(self.target.name, self.arm_minutes), self._armed)
+
+    def _armed(self, reason: str | None) -> None:
+        if not reason:
+            return
+        self.arm_state.arm(reason, self.arm_minutes, self.clock())
+        self._audit_event("armed", reason=reason)
+        self.update_header()
+        self.notify(f"Write actions armed for {self.arm_minutes:g} minutes.", markup=False)
+
+    @survive
+    def _check_arming(self) -> None:
+        if self.arm_state.expired(self.clock()):
+            self._audit_event("arm-expired")
+            self.update_header()
+            self.notify("Write actions disarmed: the arming time ran out.", severity="warning")
+
+    def _audit_event(self, outcome: str, reason: str | None = None) -> None:
+        from console.audit import AuditError, AuditRecord
+
+        record = AuditRecord.create(
+            operator=self.operator,
+            target=self.target.name,
+            action="app.arm",
+            params={"minutes": self.arm_minutes},
+            preview="arm write actions" if outcome == "armed" else "disarm write actions",
+            outcome=outcome,
+            reason=reason,
+        )
+        try:
+            self.audit.append(record)
+        except AuditError as err:
+            self.notify(f"AUDIT LOG NOT WRITTEN: {err}", severity="error", markup=False)
+        self.audit_appended()

@@ -1,0 +1,46 @@
+"""What every full screen shares: the header, the footer and the data subscription."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from console.messages import SourceUpdated
+from console.state import SourceState
+from widgets.header_bar import HeaderBar
+
+if TYPE_CHECKING:
+    from console.app import OpsConsoleApp
+
+
+class ConsoleScreen(Screen[None]):
+    """A full screen of the console. Subclasses compose `body()` and implement
+    `show_state()`; the app's states are pulled whenever the screen becomes current."""
+
+    def console(self) -> OpsConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(clock=self.console().clock)
+        yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def on_screen_resume(self) -> None:
+        app = self.console()
+        self.query_one(HeaderBar).show(app.header_info)
+        for state in list(app.states.values()):
+            self.show_state(state)
+
+    @on(SourceUpdated)
+    def _source_updated(self, message: SourceUpdated) -> None:
+        self.show_state(message.state)
+
+    def show_state(self, state: SourceState[Any]) -> None:
+        """Render a source's state; screens override this for the sources they show."""
