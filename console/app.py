@@ -15,7 +15,7 @@ from textual.app import App
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
-from console.bindings import bindings
+from console.bindings import bindings, hide_destructive
 from console.config import Config
 from console.guard import survive
 from console.messages import AuditAppended, SourceUpdated
@@ -98,16 +98,23 @@ class OpsConsoleApp(App[int]):
         self.internal_errors: list[BaseException] = []
         if config.keymap:
             self.set_keymap(config.keymap)
+        self._hide_unusable_bindings()
+
+    def _hide_unusable_bindings(self) -> None:
+        # Arming means nothing on a read-only or non-production target: keep the key
+        # (pressing it says why) but do not offer it in the footer.
+        if self.read_only or not self.target.production:
+            hide_destructive(self, {"app.arm"})
 
     # ----------------------------------------------------------------- set-up
 
     @property
     def read_only(self) -> bool:
-        return self.config.read_only or self.target.read_only
+        return self.config.is_read_only(self.target)
 
     @property
     def arm_minutes(self) -> float:
-        return self.target.arm_minutes or self.config.arm_minutes
+        return self.config.arm_minutes_for(self.target)
 
     def _header_info(self, connection: str = "") -> HeaderInfo:
         return HeaderInfo(
@@ -135,7 +142,7 @@ class OpsConsoleApp(App[int]):
         pg_config = self.target.postgres
         if pg_config is None:
             return
-        refresh = pg_config.refresh or self.config.refresh
+        refresh = self.config.postgres_refresh(self.target)
         self.pg = PostgresSource(pg_config, refresh)
         try:
             self.update_header(connection=self.pg.describe())
@@ -253,6 +260,47 @@ class OpsConsoleApp(App[int]):
         self.start_sources()
         self.notify(f"Switched to target {name}", markup=False)
 
+    def start_pg_action(self, kind: str, backend: Any, waiters: int) -> None:
+        """Cancel or terminate `backend` through the action life cycle, off the UI."""
+        if self.action_running:
+            self.notify("Another action is still running.", severity="warning")
+            return
+        self.action_worker = self.run_worker(
+            self._pg_action_flow(kind, backend, waiters),
+            name=f"action:pg.{kind}",
+            group="action",
+            exit_on_error=False,
+        )
+
+    async def _pg_action_flow(self, kind: str, backend: Any, waiters: int) -> None:
+        from console.actions import run_action
+        from console.pg_actions import build_pg_plan
+
+        if self.pg is None:
+            self.notify("PostgreSQL is not configured for this target.", severity="error")
+            return
+        plan = build_pg_plan(
+            kind, backend, waiters, target=self.target.name, connect=self.pg.actions
+        )
+        outcome = await run_action(
+            plan,
+            confirm=self._confirm,
+            audit=self.audit,
+            operator=self.operator,
+            read_only=self.read_only,
+            arm=self.arm_state if self.target.production else None,
+            clock=self.clock,
+        )
+        self.audit_appended()
+        severity = "information" if outcome.succeeded or outcome.status == "cancelled" else "error"
+        self.notify(outcome.message, severity=severity, markup=False, timeout=8)
+        self.action_refresh_now()
+
+    async def _confirm(self, plan: Any) -> bool:
+        from screens.confirm import ConfirmScreen
+
+        return bool(await self.push_screen_wait(ConfirmScreen(plan)))
+
     def action_refresh_now(self) -> None:
         for poller in self.pollers.values():
             poller.poke()
@@ -328,6 +376,7 @@ class OpsConsoleApp(App[int]):
             preview="arm write actions" if outcome == "armed" else "disarm write actions",
             outcome=outcome,
             reason=reason,
+            now=self.clock(),
         )
         try:
             self.audit.append(record)
