@@ -49,8 +49,8 @@ def sanitize(value: object, *, one_line: bool = True, max_len: int | None = None
     the result (in characters) and ends it with an ellipsis; the cut happens before
     escaping as well, so 100 KB of text costs no more than the visible part.
     """
-    if value is None:
-        return ""
+    if value is None or (max_len is not None and max_len <= 0):
+        return ""  # no room: even the ellipsis would overflow the limit
     if isinstance(value, bytes):
         text = value.decode("utf-8", errors="backslashreplace")
     else:
