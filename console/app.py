@@ -354,32 +354,47 @@ class OpsConsoleApp(App[int]):
         if not reason:
             return
         self.arm_state.arm(reason, self.arm_minutes, self.clock())
-        self._audit_event("armed", reason=reason)
         self.update_header()
-        self.notify(f"Write actions armed for {self.arm_minutes:g} minutes.", markup=False)
+        self.run_worker(
+            self._audit_arming(
+                "armed", reason, f"Write actions armed for {self.arm_minutes:g} minutes."
+            ),
+            group="audit-write",
+            exit_on_error=False,
+        )
 
     @survive
     def _check_arming(self) -> None:
         if self.arm_state.expired(self.clock()):
-            self._audit_event("arm-expired")
             self.update_header()
-            self.notify("Write actions disarmed: the arming time ran out.", severity="warning")
+            self.run_worker(
+                self._audit_arming(
+                    "arm-expired", None, "Write actions disarmed: the arming time ran out."
+                ),
+                group="audit-write",
+                exit_on_error=False,
+            )
 
-    def _audit_event(self, outcome: str, reason: str | None = None) -> None:
-        from console.audit import AuditError, AuditRecord
+    async def _audit_arming(self, outcome: str, reason: str | None, message: str) -> None:
+        """Audit an arming event (fsync off the UI thread), then tell the operator."""
+        import asyncio
 
-        record = AuditRecord.create(
-            operator=self.operator,
-            target=self.target.name,
-            action="app.arm",
-            params={"minutes": self.arm_minutes},
-            preview="arm write actions" if outcome == "armed" else "disarm write actions",
-            outcome=outcome,
+        from console.actions import arm_record
+        from console.audit import AuditError
+
+        record = arm_record(
+            self.operator,
+            self.target.name,
+            outcome,  # type: ignore[arg-type]
             reason=reason,
+            minutes=self.arm_minutes,
             now=self.clock(),
         )
         try:
-            self.audit.append(record)
+            await asyncio.to_thread(self.audit.append, record)
         except AuditError as err:
             self.notify(f"AUDIT LOG NOT WRITTEN: {err}", severity="error", markup=False)
         self.audit_appended()
+        self.notify(
+            message, severity="warning" if outcome != "armed" else "information", markup=False
+        )

@@ -7,9 +7,13 @@ plain letters that always open a confirmation, never Ctrl-chords.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from textual.binding import Binding
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +80,18 @@ def bindings(*ids: str, read_only: bool = False) -> list[Binding]:
             )
         )
     return out
+
+
+def hide_destructive(node: DOMNode, ids: set[str] | None = None) -> None:
+    """Hide the destructive bindings of `node` (or those named by `ids`) from the footer.
+
+    The keys still work, so pressing one says why it is refused (and audits it), but the
+    footer offers no action the console will not perform. Textual gives each node its
+    own copy of the merged bindings, so changing it here affects only this node.
+    """
+    destructive = ids if ids is not None else {spec.id for spec in SPECS if spec.destructive}
+    key_map = node._bindings.key_to_bindings
+    for key, key_bindings in key_map.items():
+        key_map[key] = [
+            replace(b, show=False) if b.id in destructive else b for b in key_bindings
+        ]

@@ -7,7 +7,6 @@ refusal answer at once; the UI is imported only when it is about to start.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path

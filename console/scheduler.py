@@ -10,6 +10,7 @@ raised by a fetch can end the app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -99,7 +100,5 @@ class Poller(Generic[T]):
             else:
                 delay = self.interval - (time.monotonic() - started)
             if delay > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass

@@ -32,7 +32,9 @@ class SourceState(Generic[T]):
     def stale(self) -> bool:
         return self.error is not None
 
-    def succeeded(self, snapshot: T, now: float, duration: float, interval: float) -> SourceState[T]:
+    def succeeded(
+        self, snapshot: T, now: float, duration: float, interval: float
+    ) -> SourceState[T]:
         return replace(
             self,
             snapshot=snapshot,
@@ -45,7 +47,9 @@ class SourceState(Generic[T]):
             polls=self.polls + 1,
         )
 
-    def failed(self, error: SourceError, now: float, retry_in: float, duration: float) -> SourceState[T]:
+    def failed(
+        self, error: SourceError, now: float, retry_in: float, duration: float
+    ) -> SourceState[T]:
         return replace(
             self,
             error=error,

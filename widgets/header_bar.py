@@ -43,9 +43,15 @@ class HeaderBar(Widget):
         color: $foreground;
     }
     HeaderBar > .header-bar--title { color: $primary; text-style: bold; }
-    HeaderBar > .header-bar--read-only { background: $secondary; color: $background; text-style: bold; }
-    HeaderBar > .header-bar--production { background: $error; color: $background; text-style: bold; }
-    HeaderBar > .header-bar--armed { background: $warning; color: $background; text-style: bold; }
+    HeaderBar > .header-bar--read-only {
+        background: $secondary; color: $background; text-style: bold;
+    }
+    HeaderBar > .header-bar--production {
+        background: $error; color: $background; text-style: bold;
+    }
+    HeaderBar > .header-bar--armed {
+        background: $warning; color: $background; text-style: bold;
+    }
     HeaderBar > .header-bar--disarmed { color: $success; text-style: bold; }
     """
 
