@@ -47,6 +47,12 @@ class BlockingNode:
 
     backend: Backend
     waiters: tuple[BlockingNode, ...] = ()
+    #: This backend also appears elsewhere in the tree (it waits on two independent
+    #: blockers); its waiters are listed only at its first occurrence, not repeated here.
+    repeat: bool = False
+    #: This backend is part of a wait cycle: a deadlock the server has not broken yet
+    #: (it does after deadlock_timeout). The occurrence that closes the loop is a leaf.
+    cycle: bool = False
 
     def count(self) -> int:
         """All sessions below this node, however deep."""
