@@ -110,9 +110,8 @@ class PostgresSource:
         if self._actions is None:
             from adapters.postgres.actions import PostgresActions
 
-            actions = PostgresActions(self.resolved())
-            self.monitor().add_own_pid(await actions.own_pid())
-            self._actions = actions
+            # Every (re)connection's pid is hidden from the activity view.
+            self._actions = PostgresActions(self.resolved(), on_connect=self.monitor().add_own_pid)
         return self._actions
 
     async def close(self) -> None:
