@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import pty
+import re
 import select
 import struct
 import subprocess
@@ -60,7 +60,7 @@ async def test_no_control_bytes_from_data_reach_the_terminal(tmp_path, pg_dsn) -
         )
         os.close(child)
         try:
-            output = _read_for(main, 15, until="ops-console".encode())
+            output = _read_for(main, 15, until=b"ops-console")
             os.write(main, b"2")
             # Wait until the hostile query is drawn (its escape shown as the visible ␛).
             output += _read_for(main, 15, until="␛]0;title".encode())
