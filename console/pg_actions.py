@@ -50,16 +50,17 @@ def build_pg_plan(
         if cancel
         else f"Terminate backend {pid} (its connection is closed, its transaction rolled back)"
     )
+    # Most telling first: on a small terminal the dialog scrolls the rest.
     details: list[tuple[str, str]] = [
         ("pid", str(pid)),
         ("user", backend.user or "-"),
-        ("database", backend.database or "-"),
         ("application", backend.application or "-"),
-        ("client", backend.client_addr or "local socket"),
-        ("state", backend.state or "-"),
         ("query age", _age(backend.query_age)),
-        ("transaction age", _age(backend.xact_age)),
         ("query", backend.query or ""),
+        ("state", backend.state or "-"),
+        ("transaction age", _age(backend.xact_age)),
+        ("database", backend.database or "-"),
+        ("client", backend.client_addr or "local socket"),
     ]
     if waiters:
         details.insert(0, ("BLOCKS", f"{waiters} session(s) wait on this backend"))

@@ -63,11 +63,15 @@ def test_postgres_screen(snap_compare, tmp_path, size) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_confirm_terminate_dialog(snap_compare, tmp_path, size) -> None:
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
-        await _publish(pilot, "2")
-        # The root blocker sorts first? Select it explicitly: the dialog is about 4242.
+        from console.pg_source import PostgresSource
         from widgets.activity_table import ActivityTable
 
-        pilot.app.screen.query_one(ActivityTable).select_pid(4242)
+        app: OpsConsoleApp = pilot.app
+        # A source that is never polled: the dialog opens before anything connects.
+        app.pg = PostgresSource(app.target.postgres, 2.0)
+        app.arm_state.arm("snapshot", 15, snapshot_data.CLOCK - 60)
+        await _publish(pilot, "2")
+        app.screen.query_one(ActivityTable).select_pid(4242)
         await pilot.press("K")
         await pilot.pause(0.3)
         for field in pilot.app.screen.query(Input):

@@ -90,7 +90,7 @@ class HeaderBar(Widget):
                     minutes, seconds = divmod(int(remaining), 60)
                     line.append(f" ARMED {minutes:02d}:{seconds:02d} ", self._style("armed"))
                 else:
-                    line.append("disarmed (W arms)", self._style("disarmed"))
+                    line.append("DISARMED", self._style("disarmed"))
         clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
         pad = self.size.width - line.cell_len - len(clock) - 1
         if pad > 0:
