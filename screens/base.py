@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from console.messages import SourceUpdated
 from console.state import SourceState
 from widgets.header_bar import HeaderBar
+from widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
     from console.app import OpsConsoleApp
@@ -27,7 +27,7 @@ class ConsoleScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(clock=self.console().clock)
         yield from self.body()
-        yield Footer()
+        yield KeyBar()
 
     def body(self) -> ComposeResult:
         yield from ()

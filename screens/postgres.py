@@ -130,7 +130,7 @@ class PostgresScreen(ConsoleScreen):
         line = safe_text(text)
         if snapshot is not None and (filter_text := self.query_one("#pg-filter", Input).value):
             line.append_text(safe_text(filter_text, max_len=40, style="bold"))
-        self.query_one("#pg-status", Static).update(line)
+        self.query_one("#pg-status", Static).update(line, layout=False)
 
     # ----------------------------------------------------------- selection
 

@@ -115,7 +115,7 @@ class Freshness(Static):
         try:
             return describe(self._state, self._clock())
         except Exception as exc:
-            log.error("freshness", repr(exc))
+            log.error("freshness: %r", exc)
             return "freshness unknown", "failed"
 
     def _content(self) -> Text:
@@ -130,4 +130,5 @@ class Freshness(Static):
             self.remove_class(f"-{self._kind}")
             self.add_class(f"-{kind}")
         self._kind = kind
-        self.update(self._content())
+        # Fixed size (one line, 1fr wide): no layout pass needed, just a repaint.
+        self.update(self._content(), layout=False)
