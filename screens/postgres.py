@@ -22,15 +22,15 @@ from widgets.freshness import Freshness
 from widgets.safe_text import safe_text
 
 PG_BINDINGS = (
+    "pg.cancel",
+    "pg.terminate",
+    "pg.jump_blocker",
     "table.filter",
     "table.details",
     "table.sort",
     "table.reverse",
     "pg.toggle_idle",
-    "pg.jump_blocker",
     "pg.focus_tree",
-    "pg.cancel",
-    "pg.terminate",
 )
 
 

@@ -48,7 +48,13 @@ class KeyBar(Widget):
         text_style = self.get_component_rich_style("key-bar--description")
         line = Text(no_wrap=True, overflow="ellipsis", end="")
         seen: set[str] = set()
-        for active in self.screen.active_bindings.values():
+        # The screen's own keys (its actions) first, then the focused widget's, then the
+        # app's: on a narrow terminal the line is cut from the right.
+        ranked = sorted(
+            self.screen.active_bindings.values(),
+            key=lambda a: 0 if a.node is self.screen else 2 if a.node is self.app else 1,
+        )
+        for active in ranked:
             binding = active.binding
             if not binding.show or not active.enabled or binding.action in seen:
                 continue
