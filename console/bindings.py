@@ -56,6 +56,12 @@ SPECS: tuple[BindingSpec, ...] = (
     BindingSpec("pg.focus_tree", "t", "focus_tree", "Tree"),
     BindingSpec("pg.cancel", "c", "cancel_query", "Cancel query", destructive=True),
     BindingSpec("pg.terminate", "K", "terminate_backend", "Terminate", destructive=True),
+    # redis
+    BindingSpec("redis.clear", "x", "clear_pattern", "Clear keys", destructive=True),
+    BindingSpec("redis.flush", "F", "flush_db", "Flush db", destructive=True),
+    BindingSpec("redis.delete_key", "d", "delete_key", "Delete key", destructive=True),
+    BindingSpec("redis.bigkeys", "g", "big_keys", "Big keys"),
+    BindingSpec("redis.next_instance", "n", "next_instance", "Next instance"),
 )
 
 BY_ID: dict[str, BindingSpec] = {spec.id: spec for spec in SPECS}
