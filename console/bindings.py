@@ -98,6 +98,4 @@ def hide_destructive(node: DOMNode, ids: set[str] | None = None) -> None:
     destructive = ids if ids is not None else {spec.id for spec in SPECS if spec.destructive}
     key_map = node._bindings.key_to_bindings
     for key, key_bindings in key_map.items():
-        key_map[key] = [
-            replace(b, show=False) if b.id in destructive else b for b in key_bindings
-        ]
+        key_map[key] = [replace(b, show=False) if b.id in destructive else b for b in key_bindings]

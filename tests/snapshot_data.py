@@ -37,25 +37,59 @@ def _backend(pid: int, state: str, query: str, age: float, **extra: object) -> B
 
 def backends() -> tuple[Backend, ...]:
     rows = [
-        _backend(4242, "idle in transaction", "UPDATE orders SET paid = true WHERE id = 7", 312.0,
-                 application="billing-worker"),
-        _backend(4301, "active", "UPDATE orders SET status = 'sent' WHERE id = 7", 95.5,
-                 wait_event_type="Lock", wait_event="transactionid", blocked_by=(4242,),
-                 waiting_lock_mode="ShareLock", waiting_locktype="transactionid",
-                 wait_age=95.5),
-        _backend(4302, "active", "DELETE FROM orders WHERE id = 7", 60.2,
-                 wait_event_type="Lock", wait_event="tuple", blocked_by=(4301,),
-                 waiting_lock_mode="ExclusiveLock", waiting_relation="public.orders",
-                 waiting_locktype="tuple", wait_age=60.2, user="ops"),
-        _backend(4303, "active", "SELECT a[i] FROM t /* [red]x[/] [/] \x1b[2J \u202e */", 12.0,
-                 application="report\x1b]0;pwned\x07"),
-        _backend(4410, "active", "SELECT pg_sleep(600)", 540.0, wait_event_type="Timeout",
-                 wait_event="PgSleep", application="cron"),
+        _backend(
+            4242,
+            "idle in transaction",
+            "UPDATE orders SET paid = true WHERE id = 7",
+            312.0,
+            application="billing-worker",
+        ),
+        _backend(
+            4301,
+            "active",
+            "UPDATE orders SET status = 'sent' WHERE id = 7",
+            95.5,
+            wait_event_type="Lock",
+            wait_event="transactionid",
+            blocked_by=(4242,),
+            waiting_lock_mode="ShareLock",
+            waiting_locktype="transactionid",
+            wait_age=95.5,
+        ),
+        _backend(
+            4302,
+            "active",
+            "DELETE FROM orders WHERE id = 7",
+            60.2,
+            wait_event_type="Lock",
+            wait_event="tuple",
+            blocked_by=(4301,),
+            waiting_lock_mode="ExclusiveLock",
+            waiting_relation="public.orders",
+            waiting_locktype="tuple",
+            wait_age=60.2,
+            user="ops",
+        ),
+        _backend(
+            4303,
+            "active",
+            "SELECT a[i] FROM t /* [red]x[/] [/] \x1b[2J \u202e */",
+            12.0,
+            application="report\x1b]0;pwned\x07",
+        ),
+        _backend(
+            4410,
+            "active",
+            "SELECT pg_sleep(600)",
+            540.0,
+            wait_event_type="Timeout",
+            wait_event="PgSleep",
+            application="cron",
+        ),
         _backend(4411, "active", "COPY events TO STDOUT", 3.4, application="backup"),
     ]
     rows += [
-        _backend(5000 + i, "idle", "SELECT 1", 30.0 + i, application=f"pool-{i}")
-        for i in range(12)
+        _backend(5000 + i, "idle", "SELECT 1", 30.0 + i, application=f"pool-{i}") for i in range(12)
     ]
     return tuple(rows)
 

@@ -78,5 +78,4 @@ def test_confirm_terminate_dialog(snap_compare, tmp_path, size) -> None:
             field.cursor_blink = False
         await pilot.pause()
 
-    assert snap_compare(_app(tmp_path, production=True), terminal_size=size,
-                        run_before=run_before)
+    assert snap_compare(_app(tmp_path, production=True), terminal_size=size, run_before=run_before)
