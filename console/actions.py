@@ -261,6 +261,7 @@ def _record(
     outcome: Outcome,
     error: str | None = None,
     duration_ms: float | None = None,
+    result: str | None = None,
 ) -> AuditRecord:
     return AuditRecord.create(
         operator,
@@ -272,6 +273,7 @@ def _record(
         preview=plan.preview,
         error=error,
         duration_ms=duration_ms,
+        result=result,
     )
 
 
@@ -288,7 +290,8 @@ async def _finish(
     notes: list[str] | None = None,
 ) -> ActionOutcome:
     """Append the record (in a thread: fsync may take a while) and build the outcome."""
-    record = _record(operator, plan, clock(), status, error, duration_ms)
+    result = message if status == "succeeded" else None
+    record = _record(operator, plan, clock(), status, error, duration_ms, result)
     try:
         # If the task is cancelled while waiting here, the thread still completes the
         # write: the record is not lost, only this coroutine stops waiting for it.

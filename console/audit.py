@@ -95,6 +95,9 @@ class AuditRecord:
     duration_ms: float | None = None
     reason: str | None = None  # the operator's reason, for arming
     pid: int | None = None  # the console's pid: tells two consoles of one user apart
+    #: What the action reported when it ran (e.g. "deleted 1,283 keys"): counts belong in
+    #: the record, not only on the screen.
+    result: str | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -113,6 +116,7 @@ class AuditRecord:
         error: str | None = None,
         duration_ms: float | None = None,
         reason: str | None = None,
+        result: str | None = None,
         now: float | None = None,
     ) -> AuditRecord:
         """A record for `operator` at wall-clock `now` (epoch seconds; default: the clock)."""
@@ -131,6 +135,7 @@ class AuditRecord:
             duration_ms=duration_ms,
             reason=reason,
             pid=operator.pid,
+            result=result,
         )
 
     def to_json(self) -> str:
@@ -177,13 +182,14 @@ def redact_value(value: Any) -> Any:
 
 
 def redact_record(record: AuditRecord) -> AuditRecord:
-    """A copy of `record` with secrets removed from params, preview, error and reason."""
+    """A copy of `record` with secrets removed from every free-text field."""
     return replace(
         record,
         params=redact_value(record.params),
         preview=redact_text(record.preview),
         error=None if record.error is None else redact_text(record.error),
         reason=None if record.reason is None else redact_text(record.reason),
+        result=None if record.result is None else redact_text(record.result),
     )
 
 
