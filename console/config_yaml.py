@@ -220,6 +220,16 @@ class Reader:
             out.append((key, key_node, value_node))
         return out
 
+    def sequence(self, node: Node, path: str, what: str = "a list") -> list[Node]:
+        """The item nodes of a list, in file order. A null value (every item commented
+        out) is an empty list; anything else is reported as not being `what`."""
+        if isinstance(node, ScalarNode) and node.tag == NULL_TAG:
+            return []
+        if not isinstance(node, SequenceNode):
+            self.report(node, path, f"expected {what}, got {describe(node)}")
+            return []
+        return list(node.value)
+
     def fields(self, node: Node, path: str, known: Collection[str]) -> dict[str, Node]:
         """Value nodes by key of a mapping whose keys must be among `known`."""
         out: dict[str, Node] = {}
@@ -308,8 +318,8 @@ def boolean(r: Reader, node: Node) -> bool:
     return bool(_construct(tag, value))
 
 
-def optional_integer(low: int, high: int) -> Converter[int | None]:
-    """An integer in [low, high], or None for null/empty."""
+def optional_integer(low: int, high: int | None = None) -> Converter[int | None]:
+    """An integer in [low, high] (no upper bound if `high` is None), or None for null/empty."""
 
     def convert(r: Reader, node: Node) -> int | None:
         tag, value = r.scalar(node, "an integer")
@@ -321,7 +331,9 @@ def optional_integer(low: int, high: int) -> Converter[int | None]:
             number = int(_construct(tag, value))  # type: ignore[call-overload]
         except (ConstructorError, ValueError):
             r.fail(f"expected an integer, got {_got(node, value)}")
-        if not low <= number <= high:
+        if high is None and number < low:
+            r.fail(f"must be at least {low}, got {number}")
+        if high is not None and not low <= number <= high:
             r.fail(f"must be between {low} and {high}, got {number}")
         return number
 

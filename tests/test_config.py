@@ -15,6 +15,7 @@ from console.config import (
     Config,
     ConfigError,
     PostgresConfig,
+    RedisConfig,
     TargetConfig,
     find_config_path,
     load_config,
@@ -109,6 +110,16 @@ def test_no_file_gives_one_local_target_discovering_postgres():
     assert config.audit_log == paths.default_audit_path()
     assert config.log_file == paths.default_log_path()
     assert config.target().name == "local"
+
+
+def test_no_file_gives_the_local_target_one_discovered_redis_instance():
+    (instance,) = load_config(None).targets["local"].redis
+    assert instance == RedisConfig(name="local")
+    # every connection setting left to the adapter: $REDIS_URL, else 127.0.0.1:6379
+    assert (instance.url, instance.username, instance.password) == (None, None, None)
+    assert (instance.db, instance.tls_ca, instance.refresh) == (None, None, None)
+    assert (instance.connect_timeout, instance.call_timeout) == (3.0, 2.0)
+    assert instance.allow_flushall is False
 
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
@@ -299,7 +310,7 @@ def test_unknown_key_without_close_match_lists_the_valid_ones(tmp_path):
     path = write(tmp_path, "targets:\n  a:\n    zzz: 1\n")
     assert error_of(path) == (
         f"{path}:3: targets.a.zzz: unknown key "
-        "(expected one of: arm_minutes, postgres, production, read_only)"
+        "(expected one of: arm_minutes, postgres, production, read_only, redis)"
     )
 
 
@@ -557,11 +568,25 @@ def test_rendered_config_loads_back_to_the_same_config(tmp_path):
         targets:
           local: {postgres: {}}
           prod: {production: true, postgres: {host: db, port: 5433}}
+          kv:
+            redis:
+              - {name: a, url: "rediss://h:6380/1", tls_ca: ca.pem, refresh: 4}
+              - {name: b, db: 3, allow_flushall: true, call_timeout: 0.5}
         """,
     )
     config = load_config(path, env={})
     again = write(tmp_path, render_config(config), "rendered.yaml")
-    assert load_config(again, env={}) == Config(**{**_as_kwargs(config), "source_path": again})
+    reloaded = load_config(again, env={})
+    assert reloaded == Config(**{**_as_kwargs(config), "source_path": again})
+    assert reloaded.target("kv").postgres is None  # not rendered as `postgres: null`
+
+
+def test_rendered_defaults_load_back_with_the_local_redis_instance(tmp_path):
+    config = load_config(None)
+    again = write(tmp_path, render_config(config), "rendered.yaml")
+    reloaded = load_config(again, env={})
+    assert reloaded == Config(**{**_as_kwargs(config), "source_path": again})
+    assert reloaded.target("local").redis == (RedisConfig(name="local"),)
 
 
 def _as_kwargs(config: Config) -> dict[str, object]:
@@ -587,6 +612,15 @@ def test_example_config_loads(monkeypatch, tmp_path):
     assert prod.postgres.password is None  # ${PROD_PGPASSWORD:-} unset -> not set
     assert config.audit_log == tmp_path / "state" / "ops-console" / "audit.jsonl"
     assert "hunter2" not in render_config(config)
+    assert config.targets["local"].redis == (RedisConfig(name="local"),)
+    cache, sessions = prod.redis
+    assert (cache.name, sessions.name) == ("cache", "sessions")
+    assert cache.url == "rediss://cache.prod.internal:6380/0"
+    assert cache.password is None  # ${PROD_REDIS_PASSWORD:-} unset -> not set
+    assert cache.tls_ca == EXAMPLE.parent / "certs" / "prod-ca.pem"
+    assert config.redis_refresh(prod, cache) == 5.0
+    assert config.redis_refresh(prod, sessions) == config.refresh
+    assert sessions.db == 2 and not sessions.allow_flushall
 
     defaults = load_config(EXAMPLE, env={})  # every variable in it has a default
     assert defaults.target("prod").postgres.dsn == "postgresql://ops@db.prod.internal:5432/app"
@@ -595,7 +629,8 @@ def test_example_config_loads(monkeypatch, tmp_path):
 
 def test_example_config_mentions_every_setting():
     text = EXAMPLE.read_text(encoding="utf-8")
-    names = {f.name for cls in (Config, TargetConfig, PostgresConfig) for f in fields(cls)}
+    classes = (Config, TargetConfig, PostgresConfig, RedisConfig)
+    names = {f.name for cls in classes for f in fields(cls)}
     names -= {"name", "source_path", "targets"}
     missing = [name for name in sorted(names) if f"{name}:" not in text]
     assert missing == []
@@ -610,7 +645,7 @@ def test_with_overrides_cli_beats_file(tmp_path):
         """
         refresh: 5
         targets:
-          a: {read_only: true, postgres: {refresh: 30}}
+          a: {read_only: true, postgres: {refresh: 30}, redis: [{name: c, refresh: 20}, {name: d}]}
           b: {postgres: {}}
         """,
     )
@@ -623,6 +658,10 @@ def test_with_overrides_cli_beats_file(tmp_path):
     assert over.target("a").postgres.refresh is None  # --refresh applies to every source
     assert over.postgres_refresh(over.target("a")) == 1.0
     assert config.target("a").postgres.refresh == 30.0  # the original is untouched
+    assert [i.refresh for i in over.target("a").redis] == [None, None]
+    assert over.redis_refresh(over.target("a"), "c") == 1.0
+    assert config.redis_refresh(config.target("a"), "c") == 20.0
+    assert over.target("b") == config.target("b")  # nothing to clear: the same target
 
     # --read-only false cannot lift a target marked read-only in the file
     relaxed = config.with_overrides(read_only=False, refresh=None)
@@ -634,3 +673,303 @@ def test_with_overrides_cli_beats_file(tmp_path):
 def test_with_overrides_validates_refresh(refresh):
     with pytest.raises(ConfigError, match="--refresh: must be greater than 0 and at most 3600"):
         Config().with_overrides(read_only=None, refresh=refresh)
+
+
+# --- redis ---------------------------------------------------------------------------
+
+
+def test_redis_full_list_is_typed_and_ordered(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = write(
+        tmp_path,
+        """
+        refresh: 4
+        targets:
+          prod:
+            redis:
+              - name: cache
+                url: rediss://cache.internal:6380/0
+                username: ops
+                password: ${REDIS_PW}
+                db: 3
+                tls_ca: certs/ca.pem
+                connect_timeout: 1.5
+                call_timeout: 0.5
+                refresh: 10
+                allow_flushall: yes
+              - name: sessions.eu-1
+                url: unix:///run/redis/redis.sock?db=2
+                tls_ca:
+              - name: queue
+                url: "rediss://:${REDIS_PW}@queue:6379"
+                tls_ca: ~/ca.pem
+                db: 0
+        """,
+    )
+    config = load_config(path, env={"REDIS_PW": "s3cret"})
+    prod = config.target("prod")
+    assert prod.postgres is None
+    assert [i.name for i in prod.redis] == ["cache", "sessions.eu-1", "queue"]
+    assert prod.redis[0] == RedisConfig(
+        name="cache",
+        url="rediss://cache.internal:6380/0",
+        username="ops",
+        password="s3cret",
+        db=3,
+        tls_ca=tmp_path / "certs" / "ca.pem",  # relative to the file, like audit_log
+        connect_timeout=1.5,
+        call_timeout=0.5,
+        refresh=10.0,
+        allow_flushall=True,
+    )
+    assert prod.redis[1] == RedisConfig(
+        name="sessions.eu-1", url="unix:///run/redis/redis.sock?db=2"
+    )
+    assert prod.redis[2].url == "rediss://:s3cret@queue:6379"
+    assert prod.redis[2].tls_ca == tmp_path / "home" / "ca.pem"
+    assert prod.redis[2].db == 0
+    assert isinstance(prod.redis[0].connect_timeout, float)
+    assert config.redis_refresh(prod, prod.redis[0]) == 10.0
+    assert config.redis_refresh(prod, "queue") == 4.0  # the global refresh
+
+
+def test_redis_defaults_lone_instance_and_absence(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        targets:
+          one:
+            redis:
+              - url: redis://cache:6379
+          discovered:
+            redis:
+              -
+          empty:
+            redis: []
+          commented_out:
+            redis:
+          none: {}
+        """,
+    )
+    targets = load_config(path, env={}).targets
+    assert targets["one"].redis == (RedisConfig(name="redis", url="redis://cache:6379"),)
+    assert targets["discovered"].redis == (RedisConfig(),)  # every setting discovered
+    assert RedisConfig().connect_timeout == 3.0 and RedisConfig().call_timeout == 2.0
+    assert RedisConfig().allow_flushall is False
+    for name in ("empty", "commented_out", "none"):
+        assert targets[name].redis == ()  # in a file, no `redis:` means no Redis
+
+
+def test_redis_mapping_instead_of_list_gives_a_hint(tmp_path):
+    path = write(tmp_path, "targets:\n  prod:\n    redis:\n      url: redis://cache\n")
+    assert error_of(path) == (
+        f"{path}:4: targets.prod.redis: expected a list of instances, "
+        "e.g. `redis: [{url: redis://...}]`, got a mapping"
+    )
+
+
+def test_redis_bare_url_item_is_an_error_that_does_not_echo_it(tmp_path):
+    path = write(tmp_path, "targets:\n  prod:\n    redis:\n      - redis://:pw123@cache\n")
+    message = error_of(path)
+    assert message == (
+        f"{path}:4: targets.prod.redis[0]: expected a mapping of instance settings, "
+        "got a single value (write `- url: redis://...`)"
+    )
+    assert "pw123" not in message
+
+
+def test_redis_names_required_when_several_unique_and_well_formed(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        targets:
+          prod:
+            redis:
+              - name: cache
+              - url: redis://b
+              - name: cache
+              - name: "bad name"
+              - name:
+          other:
+            redis:
+              - name: cache
+        """,
+    )
+    message = error_of(path)
+    assert message.splitlines() == [
+        f"{path}:5: targets.prod.redis[1].name: required when a target lists more than one "
+        "Redis instance",
+        f"{path}:6: targets.prod.redis[2].name: duplicate instance name 'cache' "
+        "(first used on line 4)",
+        f"{path}:7: targets.prod.redis[3].name: bad instance name: use letters, digits, "
+        "'_', '.', '-', starting with a letter or digit",
+        f"{path}:8: targets.prod.redis[4].name: required when a target lists more than one "
+        "Redis instance",
+    ]  # and the same name in another target is fine
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "url: http://cache:6379",
+            "url: unknown scheme 'http' in 'http://cache:6379' "
+            "(expected one of: redis, rediss, unix)",
+        ),
+        (
+            "url: reddis://cache",
+            "url: unknown scheme 'reddis' in 'reddis://cache' (did you mean 'redis'?)",
+        ),
+        (
+            "url: cache:6379",
+            "url: expected a URL starting with redis://, rediss:// or unix://, got 'cache:6379'",
+        ),
+        (
+            "url: redis://cache:port",
+            "url: malformed URL 'redis://cache:port': Port could not be cast to integer "
+            "value as 'port'",
+        ),
+        ("url: redis://cache/two", "url: the path of 'redis://cache/two' must be a db number"),
+        ("url: unix://", "url: a unix:// URL needs the socket path"),
+        ("url: [redis://a]", "url: expected a string, got a list"),
+        ("db: -1", "db: must be at least 0, got -1"),
+        ("db: one", "db: expected an integer, got 'one'"),
+        ("db: 1.5", "db: expected an integer, got '1.5'"),
+        ("connect_timeout: 0", "connect_timeout: must be greater than 0, got 0"),
+        ("call_timeout:", "call_timeout: expected a number of seconds, got nothing"),
+        ("refresh: 4000", "refresh: must be at most 3600, got 4000"),
+        ("allow_flushall: sure", "allow_flushall: expected true or false, got 'sure'"),
+        ("password: {a: 1}", "password: expected a string, got a mapping"),
+    ],
+)
+def test_redis_wrong_values(tmp_path, line, expected):
+    path = write(tmp_path, f"targets:\n  prod:\n    redis:\n      - {line}\n")
+    assert error_of(path).startswith(f"{path}:4: targets.prod.redis[0].{expected}")
+
+
+def test_redis_scheme_is_case_insensitive(tmp_path):
+    path = write(tmp_path, "targets:\n  a:\n    redis:\n      - url: REDISS://h\n")
+    assert load_config(path, env={}).target("a").redis[0].url == "REDISS://h"
+
+
+def test_redis_bad_url_error_masks_its_password(tmp_path):
+    path = write(tmp_path, "targets:\n  a:\n    redis:\n      - url: http://u:topsecret@h\n")
+    message = error_of(path)
+    assert "topsecret" not in message
+    assert "'http://u:********@h'" in message
+
+
+def test_redis_tls_ca_needs_a_rediss_url(tmp_path):
+    path = write(
+        tmp_path,
+        "targets:\n  a:\n    redis:\n      - url: redis://h\n        tls_ca: ca.pem\n",
+    )
+    assert error_of(path) == (
+        f"{path}:5: targets.a.redis[0].tls_ca: a CA file is only used over TLS: "
+        "the url must start with rediss://"
+    )
+
+
+def test_redis_unknown_key_suggests(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        targets:
+          a:
+            redis:
+              - name: cache
+                passwrd: x
+                allow_flushal: true
+                zzz: 1
+            rediss: []
+        """,
+    )
+    message = error_of(path)
+    assert f"{path}:5: targets.a.redis[0].passwrd: unknown key (did you mean 'password'?)" in (
+        message
+    )
+    assert (
+        f"{path}:6: targets.a.redis[0].allow_flushal: unknown key "
+        "(did you mean 'allow_flushall'?)" in message
+    )
+    assert f"{path}:7: targets.a.redis[0].zzz: unknown key (expected one of: allow_flushall," in (
+        message
+    )
+    assert f"{path}:8: targets.a.rediss: unknown key (did you mean 'redis'?)" in message
+
+
+def test_redis_duplicate_key_in_an_instance(tmp_path):
+    path = write(tmp_path, "targets:\n  a:\n    redis:\n      - db: 1\n        db: 2\n")
+    assert error_of(path) == (
+        f"{path}:5: targets.a.redis[0].db: duplicate key (first set on line 4)"
+    )
+
+
+def test_redis_secrets_never_rendered_nor_in_repr(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        targets:
+          prod:
+            redis:
+              - name: cache
+                url: "rediss://ops:${URL_SECRET}@cache:6380/0?password=${QUERY_SECRET}"
+                password: ${PW_SECRET}
+              - name: sock
+                url: "unix://:${SOCK_SECRET}@/run/redis.sock?db=1"
+              - name: plain
+                url: redis://cache:6379/2
+        """,
+    )
+    env = {
+        "URL_SECRET": "urlsecret",
+        "QUERY_SECRET": "querysecret",
+        "PW_SECRET": "pwsecret",
+        "SOCK_SECRET": "socksecret",
+    }
+    config = load_config(path, env=env)
+    cache = config.target("prod").redis[0]
+    assert cache.password == "pwsecret"  # the app still gets them
+    assert cache.url == "rediss://ops:urlsecret@cache:6380/0?password=querysecret"
+    rendered = render_config(config)
+    for secret in env.values():
+        assert secret not in rendered
+        assert secret not in repr(config)
+        assert secret not in repr(cache)
+    data = yaml.safe_load(rendered)
+    cache_out, sock_out, plain_out = data["targets"]["prod"]["redis"]
+    assert cache_out["password"] == "********"
+    assert cache_out["url"] == "rediss://ops:********@cache:6380/0?password=********"
+    assert sock_out["url"] == "unix://:********@/run/redis.sock?db=1"
+    assert plain_out["url"] == "redis://cache:6379/2"  # nothing to hide
+    assert plain_out["password"] is None
+    assert redacted_dict(config) == data
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://u:p/w?x@h:6379/0", "redis://u:********@h:6379/0"),  # unescaped / ? in it
+        ("redis://:a@b@h", "redis://:********@h"),
+        ("unix:///tmp/a:b.sock", "unix:///tmp/a:b.sock"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+    ],
+)
+def test_redact_url_masks_the_whole_userinfo_password(url, expected):
+    assert redact_dsn(url) == expected
+
+
+def test_redis_refresh_by_name_and_unknown_instance(tmp_path):
+    path = write(
+        tmp_path,
+        "refresh: 3\ntargets:\n  a:\n    redis: [{name: cache, refresh: 9}, {name: q}]\n",
+    )
+    config = load_config(path, env={})
+    target = config.target("a")
+    assert config.redis_refresh(target, "cache") == 9.0
+    assert config.redis_refresh(target, target.redis[1]) == 3.0
+    with pytest.raises(ConfigError) as info:
+        config.redis_refresh(target, "cach")
+    assert str(info.value) == (
+        "target 'a' has no Redis instance 'cach' (did you mean 'cache'?); known instances: cache, q"
+    )
