@@ -6,6 +6,7 @@ receive `SourceUpdated` messages and pull the latest states when they become cur
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from widgets.header_bar import HeaderBar, HeaderInfo
 log = logging.getLogger(__name__)
 
 SCREEN_IDS = ("dashboard", "postgres", "redis", "containers", "health", "audit")
-BUILT_SCREENS = ("dashboard", "postgres", "audit")
+BUILT_SCREENS = ("dashboard", "postgres", "redis", "audit")
 
 
 def _dashboard() -> Screen:
@@ -42,6 +43,12 @@ def _postgres() -> Screen:
     return PostgresScreen()
 
 
+def _redis() -> Screen:
+    from screens.redis import RedisScreen
+
+    return RedisScreen()
+
+
 def _audit() -> Screen:
     from screens.audit_log import AuditScreen
 
@@ -53,7 +60,7 @@ class OpsConsoleApp(App[int]):
 
     TITLE = "ops-console"
     CSS_PATH = STYLESHEET
-    MODES = {"dashboard": _dashboard, "postgres": _postgres, "audit": _audit}
+    MODES = {"dashboard": _dashboard, "postgres": _postgres, "redis": _redis, "audit": _audit}
     BINDINGS = bindings(
         "screen.dashboard",
         "screen.postgres",
@@ -92,6 +99,9 @@ class OpsConsoleApp(App[int]):
         self.states: dict[str, SourceState[Any]] = {}
         self.pollers: dict[str, Poller[Any]] = {}
         self.pg: Any = None  # PostgresSource, created when sources start
+        self.redis: dict[str, Any] = {}  # RedisSource by source name ("redis:cache")
+        #: Set by ctrl+c to stop a long action (a paced clear) between two batches.
+        self.action_cancel: asyncio.Event | None = None
         self.header_info = self._header_info()
         self.action_worker: Worker[None] | None = None
         #: Errors caught by `survive` (tests assert it stays empty).
@@ -139,6 +149,7 @@ class OpsConsoleApp(App[int]):
         """Create the target's sources and start one polling loop for each."""
         from console.pg_source import PostgresSource
 
+        self._start_redis_sources()
         pg_config = self.target.postgres
         if pg_config is None:
             return
@@ -155,6 +166,22 @@ class OpsConsoleApp(App[int]):
             )
         )
 
+    def _start_redis_sources(self) -> None:
+        from console.redis_source import RedisSource
+
+        for instance in self.target.redis:
+            source = RedisSource(instance, self.config.redis_refresh(self.target, instance))
+            self.redis[source.name] = source
+            self.add_poller(
+                Poller(
+                    source.name,
+                    source.fetch,
+                    interval=source.refresh,
+                    on_state=self.publish,
+                    clock=self.clock,
+                )
+            )
+
     def add_poller(self, poller: Poller[Any]) -> None:
         self.pollers[poller.name] = poller
         self.states[poller.name] = poller.state
@@ -166,12 +193,15 @@ class OpsConsoleApp(App[int]):
         self.workers.cancel_group(self, "pollers")
         self.pollers.clear()
         self.states.clear()
-        if self.pg is not None:
+        for source in [self.pg, *self.redis.values()]:
+            if source is None:
+                continue
             try:
-                await self.pg.close()
+                await source.close()
             except Exception:
-                log.exception("closing postgres connections failed")
-            self.pg = None
+                log.exception("closing %s connections failed", source.name)
+        self.pg = None
+        self.redis = {}
 
     # ------------------------------------------------------------ data flow
 
@@ -256,32 +286,30 @@ class OpsConsoleApp(App[int]):
         self.target = self.config.targets[name]
         self.arm_state = ArmState(production=self.target.production)
         self.update_header(connection="")
-        self.refresh_bindings()
+        await self._rebuild_screens()
         self.start_sources()
         self.notify(f"Switched to target {name}", markup=False)
 
+    def start_action(self, flow: Any, name: str, cancel: asyncio.Event | None = None) -> bool:
+        """Run an action flow (a coroutine) as the one running action, off the UI."""
+        if self.action_running:
+            flow.close()
+            self.notify("Another action is still running.", severity="warning")
+            return False
+        self.action_cancel = cancel
+        self.action_worker = self.run_worker(
+            flow, name=f"action:{name}", group="action", exit_on_error=False
+        )
+        return True
+
     def start_pg_action(self, kind: str, backend: Any, waiters: int) -> None:
         """Cancel or terminate `backend` through the action life cycle, off the UI."""
-        if self.action_running:
-            self.notify("Another action is still running.", severity="warning")
-            return
-        self.action_worker = self.run_worker(
-            self._pg_action_flow(kind, backend, waiters),
-            name=f"action:pg.{kind}",
-            group="action",
-            exit_on_error=False,
-        )
+        self.start_action(self._pg_action_flow(kind, backend, waiters), f"pg.{kind}")
 
-    async def _pg_action_flow(self, kind: str, backend: Any, waiters: int) -> None:
+    async def run_plan(self, plan: Any) -> Any:
+        """The action life cycle for `plan`, then the outcome told and the views poked."""
         from console.actions import run_action
-        from console.pg_actions import build_pg_plan
 
-        if self.pg is None:
-            self.notify("PostgreSQL is not configured for this target.", severity="error")
-            return
-        plan = build_pg_plan(
-            kind, backend, waiters, target=self.target.name, connect=self.pg.actions
-        )
         outcome = await run_action(
             plan,
             confirm=self._confirm,
@@ -292,14 +320,41 @@ class OpsConsoleApp(App[int]):
             clock=self.clock,
         )
         self.audit_appended()
-        severity = "information" if outcome.succeeded or outcome.status == "cancelled" else "error"
-        self.notify(outcome.message, severity=severity, markup=False, timeout=8)
+        good = outcome.succeeded or outcome.status == "cancelled"
+        self.notify(
+            outcome.message, severity="information" if good else "error", markup=False, timeout=8
+        )
         self.action_refresh_now()
+        return outcome
+
+    async def _pg_action_flow(self, kind: str, backend: Any, waiters: int) -> None:
+        from console.pg_actions import build_pg_plan
+
+        if self.pg is None:
+            self.notify("PostgreSQL is not configured for this target.", severity="error")
+            return
+        plan = build_pg_plan(
+            kind, backend, waiters, target=self.target.name, connect=self.pg.actions
+        )
+        await self.run_plan(plan)
 
     async def _confirm(self, plan: Any) -> bool:
         from screens.confirm import ConfirmScreen
 
         return bool(await self.push_screen_wait(ConfirmScreen(plan)))
+
+    async def _rebuild_screens(self) -> None:
+        """Screens are composed for a target (its panes, its read-only keys): build them
+        anew for the new one — the others lazily, the current one now."""
+        for mode, factory in self.MODES.items():
+            if mode != self.current_mode:
+                await self.remove_mode(mode)
+                self.add_mode(mode, factory)
+        screen = self.screen
+        if hasattr(screen, "reset_for_target"):
+            screen.reset_for_target()
+        await screen.recompose()
+        self.refresh_bindings()
 
     def action_refresh_now(self) -> None:
         for poller in self.pollers.values():
@@ -317,7 +372,11 @@ class OpsConsoleApp(App[int]):
             return
         if self.action_running:
             assert self.action_worker is not None
-            self.action_worker.cancel()
+            if self.action_cancel is not None and not self.action_cancel.is_set():
+                # A paced action stops between two batches and reports exact counts.
+                self.action_cancel.set()
+            else:
+                self.action_worker.cancel()
             self.notify("Stopping the running action…", severity="warning")
             return
         self.notify("ctrl+c does not quit here: press q to quit.", markup=False)

@@ -32,7 +32,7 @@ SPECS: tuple[BindingSpec, ...] = (
     # anywhere
     BindingSpec("screen.dashboard", "1", "app.switch_screen_id('dashboard')", "Dashboard"),
     BindingSpec("screen.postgres", "2", "app.switch_screen_id('postgres')", "Postgres"),
-    BindingSpec("screen.redis", "3", "app.switch_screen_id('redis')", "Redis", show=False),
+    BindingSpec("screen.redis", "3", "app.switch_screen_id('redis')", "Redis"),
     BindingSpec(
         "screen.containers", "4", "app.switch_screen_id('containers')", "Containers", show=False
     ),

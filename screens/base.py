@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
 
+from console.bindings import hide_destructive
 from console.messages import SourceUpdated
 from console.state import SourceState
 from widgets.header_bar import HeaderBar
@@ -21,8 +22,19 @@ class ConsoleScreen(Screen[None]):
     """A full screen of the console. Subclasses compose `body()` and implement
     `show_state()`; the app's states are pulled whenever the screen becomes current."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_for_target()
+
     def console(self) -> OpsConsoleApp:
         return self.app  # type: ignore[return-value]
+
+    def reset_for_target(self) -> None:
+        """Offer the keys the current target allows (read-only: no action keys)."""
+        # Textual keeps a per-node copy of the class bindings; start again from it.
+        self._bindings = self._merged_bindings.copy() if self._merged_bindings else self._bindings
+        if self.console().read_only:
+            hide_destructive(self)
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(clock=self.console().clock)

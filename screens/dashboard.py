@@ -11,9 +11,11 @@ from textual.widgets import Static
 
 from console.bindings import bindings
 from console.guard import survive
+from console.redis_source import SOURCE_PREFIX
 from console.state import SourceState
 from screens.base import ConsoleScreen
 from widgets.pg_summary import PgSummaryPane
+from widgets.redis_summary import RedisSummaryPane
 
 
 class DashboardScreen(ConsoleScreen):
@@ -34,7 +36,11 @@ class DashboardScreen(ConsoleScreen):
 
     @survive
     def show_state(self, state: SourceState[Any]) -> None:
-        if state.name == "postgres":
+        if state.name.startswith(SOURCE_PREFIX):
+            for redis_pane in self.query(RedisSummaryPane):
+                if redis_pane.source_name == state.name:
+                    redis_pane.update_state(state)
+        elif state.name == "postgres":
             pg = self.console().pg
             history = pg.history if pg is not None else None
             for pane in self.query(PgSummaryPane):

@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from adapters.postgres.models import Backend, BlockingNode, PgSnapshot
-from console.bindings import bindings, hide_destructive
+from console.bindings import bindings
 from console.guard import survive
 from console.state import SourceState
 from screens.base import ConsoleScreen
@@ -82,8 +82,6 @@ class PostgresScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        if self.console().read_only:
-            hide_destructive(self)
         self.snapshot: PgSnapshot | None = None
 
     def body(self) -> ComposeResult:
