@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from console.bindings import bindings
 from console.guard import survive
-from console.redis_source import SOURCE_PREFIX
+from console.redis_source import SOURCE_PREFIX, source_name
 from console.state import SourceState
 from screens.base import ConsoleScreen
 from widgets.pg_summary import PgSummaryPane
@@ -28,11 +28,20 @@ class DashboardScreen(ConsoleScreen):
     """
 
     def body(self) -> ComposeResult:
+        target = self.console().target
+        clock = self.console().clock
         with VerticalScroll(id="dashboard"):
-            if self.console().target.postgres is None:
+            if target.postgres is None:
                 yield Static(Text("No PostgreSQL configured for this target."), id="no-sources")
             else:
-                yield PgSummaryPane(clock=self.console().clock, id="pg-summary")
+                yield PgSummaryPane(clock=clock, id="pg-summary")
+            for index, instance in enumerate(target.redis):
+                yield RedisSummaryPane(
+                    f"Redis {instance.name}",
+                    clock=clock,
+                    source_name=source_name(instance.name),
+                    id=f"redis-summary-{index}",
+                )
 
     @survive
     def show_state(self, state: SourceState[Any]) -> None:
