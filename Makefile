@@ -17,7 +17,7 @@ $(VENV)/.deps: pyproject.toml | $(BIN)/python
 # Install the console itself (not editable, so its bytecode is compiled) and start it
 # on local defaults: libpq's PG* variables and socket, else 127.0.0.1:5432.
 run: $(VENV)/.deps
-	$(BIN)/pip install -q --no-deps --no-build-isolation --force-reinstall .
+	$(BIN)/pip install -q --no-deps --force-reinstall .
 	$(BIN)/ops-console $(ARGS)
 
 # Makes sure PostgreSQL (and Redis) run, then the whole suite; a missing server fails
