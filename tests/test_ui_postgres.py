@@ -240,3 +240,28 @@ async def test_hostile_query_renders_inert(tmp_path, pg_dsn, size) -> None:
                 plain = svg.replace("&#160;", " ").replace("&#91;", "[").replace("&#93;", "]")
                 assert "[/]" in plain and "[red]x[/]" in plain  # markup shown, not parsed
             assert not app.internal_errors
+
+
+async def test_hanging_server_never_freezes_the_ui(tmp_path, pg_dsn) -> None:
+    from tests.pg_situations import freezable_proxy
+
+    async with freezable_proxy() as proxy:
+        dsn = f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"
+        app = make_app(tmp_path, dsn, refresh=0.5)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(
+                lambda: app.states.get("postgres") and app.states["postgres"].snapshot,
+                what="a first snapshot",
+            )
+            proxy.freeze()  # the server stops answering mid-conversation
+            await wait_until(lambda: app.states["postgres"].error is not None, what="the timeout")
+            assert app.states["postgres"].error.kind in ("timeout", "unreachable")
+            # The UI answers keys while the poll hangs.
+            for key in ("2", "6", "1"):
+                await pilot.press(key)
+                await pilot.pause()
+            assert app.current_mode == "dashboard"
+            proxy.thaw()
+            await wait_until(
+                lambda: app.states["postgres"].error is None, timeout=15, what="recovery"
+            )
