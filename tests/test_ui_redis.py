@@ -216,3 +216,26 @@ async def test_hostile_key_names_render_inert(tmp_path, throwaway) -> None:
         assert "\x1b" not in svg and "\u202e" not in svg and "\x07" not in svg
         assert "␛" in svg
         assert not app.internal_errors
+
+
+async def test_delete_one_big_key(tmp_path, throwaway) -> None:
+    server = throwaway()
+    client = server.raw(2)
+    await client.set(b"huge:1", b"x" * 200_000)
+    await client.set(b"small:1", b"x")
+    await client.aclose()
+    app = redis_app(tmp_path, server)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await ready(app)
+        await pilot.press("3")
+        await open_prompt(app, pilot, "g", "2")
+        view = app.screen.query_one(BigKeysView)
+        await wait_until(lambda: view.selected_key == b"huge:1", what="the biggest key")
+        await pilot.press("d")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the delete")
+        record = app.audit.recent()[0]
+        assert record.action == "redis.delete" and record.outcome == "succeeded", record
+    assert await count(server, 2, b"huge:*") == 0
+    assert await count(server, 2, b"small:*") == 1
