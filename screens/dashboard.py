@@ -37,7 +37,7 @@ class DashboardScreen(ConsoleScreen):
                 yield PgSummaryPane(clock=clock, id="pg-summary")
             for index, instance in enumerate(target.redis):
                 yield RedisSummaryPane(
-                    f"Redis {instance.name}",
+                    instance.name,
                     clock=clock,
                     source_name=source_name(instance.name),
                     id=f"redis-summary-{index}",
