@@ -114,9 +114,9 @@ class PostgresScreen(ConsoleScreen):
         table = self.query_one(ActivityTable)
         snapshot = self.snapshot
         if snapshot is None:
-            text = "waiting for the first poll…"
+            line = safe_text("waiting for the first poll…")
         else:
-            text = (
+            line = safe_text(
                 f"{table.total_count:,} sessions, {table.visible_count:,} shown"
                 f"{'' if table.show_idle else ' (idle hidden: i)'}"
                 f" · {snapshot.waiting_count} waiting on locks"
@@ -124,10 +124,8 @@ class PostgresScreen(ConsoleScreen):
             )
             filter_text = self.query_one("#pg-filter", Input).value
             if filter_text:
-                text += " · filter: "
-        line = safe_text(text)
-        if snapshot is not None and (filter_text := self.query_one("#pg-filter", Input).value):
-            line.append_text(safe_text(filter_text, max_len=40, style="bold"))
+                line.append(" · filter: ")
+                line.append_text(safe_text(filter_text, max_len=40, style="bold"))
         self.query_one("#pg-status", Static).update(line, layout=False)
 
     # ----------------------------------------------------------- selection
