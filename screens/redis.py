@@ -128,26 +128,30 @@ class RedisScreen(ConsoleScreen):
         db = getattr(source.config, "db", None) if source else None
         return str(db or 0)
 
-    def _parse_db(self, text: str, allow_all: bool = False) -> int | None | str:
-        text = text.strip().lower()
-        if allow_all and text == "all":
-            return None
+    def _parse_db(self, text: str) -> int | None:
+        """The db number typed, or None (and a message) when it is not one."""
+        text = text.strip()
         if not text.isdigit():
             self.notify(f"Not a db number: {text!r}", severity="error", markup=False)
-            return "bad"
+            return None
         return int(text)
 
-    def action_clear_pattern(self) -> None:
+    def _source_or_say(self) -> Any | None:
         source = self.current()
         if source is None:
             self.notify("No Redis instance here.", markup=False)
+        return source
+
+    def action_clear_pattern(self) -> None:
+        source = self._source_or_say()
+        if source is None:
             return
 
         def go(values: list[str] | None) -> None:
             if not values:
                 return
             db = self._parse_db(values[0])
-            if not isinstance(db, int):
+            if db is None:
                 return
             from console.redis_flows import clear_flow
 
@@ -166,9 +170,8 @@ class RedisScreen(ConsoleScreen):
         )
 
     def action_flush_db(self) -> None:
-        source = self.current()
+        source = self._source_or_say()
         if source is None:
-            self.notify("No Redis instance here.", markup=False)
             return
         hint = (
             "Type 'all' for FLUSHALL."
@@ -179,15 +182,15 @@ class RedisScreen(ConsoleScreen):
         def go(values: list[str] | None) -> None:
             if not values:
                 return
-            db = self._parse_db(values[0], allow_all=source.allow_flushall)
-            if db == "bad":
-                return
             from console.redis_flows import flush_flow
 
-            keys = None if db is None else self._keys_in(db)  # type: ignore[arg-type]
+            everything = source.allow_flushall and values[0].strip().lower() == "all"
+            db = None if everything else self._parse_db(values[0])
+            if db is None and not everything:
+                return
+            keys = None if db is None else self._keys_in(db)
             self.console().start_action(
-                flush_flow(self.console(), source, db, keys, self._finish),  # type: ignore[arg-type]
-                "redis.flush",
+                flush_flow(self.console(), source, db, keys, self._finish), "redis.flush"
             )
 
         self._ask(f"Flush a db of {source.instance}", [("db", self._default_db())], go, hint)
@@ -208,16 +211,15 @@ class RedisScreen(ConsoleScreen):
         )
 
     def action_big_keys(self) -> None:
-        source = self.current()
+        source = self._source_or_say()
         if source is None:
-            self.notify("No Redis instance here.", markup=False)
             return
 
         def go(values: list[str] | None) -> None:
             if not values:
                 return
             db = self._parse_db(values[0])
-            if not isinstance(db, int):
+            if db is None:
                 return
             from console.redis_flows import big_keys_flow
 
