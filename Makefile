@@ -24,6 +24,7 @@ run: $(VENV)/.deps
 # the run instead of skipping its tests.
 test: $(VENV)/.deps
 	bash .ci/services.sh
+	bash .ci/docker.sh
 	OPS_REQUIRE_SERVICES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps

@@ -28,7 +28,7 @@ from widgets.header_bar import HeaderBar, HeaderInfo
 log = logging.getLogger(__name__)
 
 SCREEN_IDS = ("dashboard", "postgres", "redis", "containers", "health", "audit")
-BUILT_SCREENS = ("dashboard", "postgres", "redis", "audit")
+BUILT_SCREENS = ("dashboard", "postgres", "redis", "containers", "health", "audit", "runbook")
 
 
 def _dashboard() -> Screen:
@@ -49,6 +49,24 @@ def _redis() -> Screen:
     return RedisScreen()
 
 
+def _containers() -> Screen:
+    from screens.containers import ContainersScreen
+
+    return ContainersScreen()
+
+
+def _health() -> Screen:
+    from screens.health import HealthScreen
+
+    return HealthScreen()
+
+
+def _runbook() -> Screen:
+    from screens.runbook import RunbookScreen
+
+    return RunbookScreen()
+
+
 def _audit() -> Screen:
     from screens.audit_log import AuditScreen
 
@@ -60,7 +78,15 @@ class OpsConsoleApp(App[int]):
 
     TITLE = "ops-console"
     CSS_PATH = STYLESHEET
-    MODES = {"dashboard": _dashboard, "postgres": _postgres, "redis": _redis, "audit": _audit}
+    MODES = {
+        "dashboard": _dashboard,
+        "postgres": _postgres,
+        "redis": _redis,
+        "containers": _containers,
+        "health": _health,
+        "audit": _audit,
+        "runbook": _runbook,
+    }
     BINDINGS = bindings(
         "screen.dashboard",
         "screen.postgres",
@@ -100,6 +126,8 @@ class OpsConsoleApp(App[int]):
         self.pollers: dict[str, Poller[Any]] = {}
         self.pg: Any = None  # PostgresSource, created when sources start
         self.redis: dict[str, Any] = {}  # RedisSource by source name ("redis:cache")
+        self.docker: Any = None  # console.docker_source.DockerSource
+        self.health: Any = None  # console.health_source.HealthSource
         #: Set by ctrl+c to stop a long action (a paced clear) between two batches.
         self.action_cancel: asyncio.Event | None = None
         self.header_info = self._header_info()
@@ -147,9 +175,16 @@ class OpsConsoleApp(App[int]):
 
     def start_sources(self) -> None:
         """Create the target's sources and start one polling loop for each."""
+        from console import docker_source, health_source
         from console.pg_source import PostgresSource
 
         self._start_redis_sources()
+        for module in (docker_source, health_source):
+            try:
+                module.start(self)
+            except Exception as exc:  # discovery reads files and env: report, don't crash
+                log.exception("%s source failed to start", module.SOURCE_NAME)
+                self.notify(f"{module.SOURCE_NAME}: {exc}", severity="error", markup=False)
         pg_config = self.target.postgres
         if pg_config is None:
             return
@@ -193,7 +228,7 @@ class OpsConsoleApp(App[int]):
         self.workers.cancel_group(self, "pollers")
         self.pollers.clear()
         self.states.clear()
-        for source in [self.pg, *self.redis.values()]:
+        for source in [self.pg, *self.redis.values(), self.docker, self.health]:
             if source is None:
                 continue
             try:
@@ -202,6 +237,8 @@ class OpsConsoleApp(App[int]):
                 log.exception("closing %s connections failed", source.name)
         self.pg = None
         self.redis = {}
+        self.docker = None
+        self.health = None
 
     # ------------------------------------------------------------ data flow
 

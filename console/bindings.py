@@ -33,10 +33,8 @@ SPECS: tuple[BindingSpec, ...] = (
     BindingSpec("screen.dashboard", "1", "app.switch_screen_id('dashboard')", "Dashboard"),
     BindingSpec("screen.postgres", "2", "app.switch_screen_id('postgres')", "Postgres"),
     BindingSpec("screen.redis", "3", "app.switch_screen_id('redis')", "Redis"),
-    BindingSpec(
-        "screen.containers", "4", "app.switch_screen_id('containers')", "Containers", show=False
-    ),
-    BindingSpec("screen.health", "5", "app.switch_screen_id('health')", "Health", show=False),
+    BindingSpec("screen.containers", "4", "app.switch_screen_id('containers')", "Containers"),
+    BindingSpec("screen.health", "5", "app.switch_screen_id('health')", "Health"),
     BindingSpec("screen.audit", "6", "app.switch_screen_id('audit')", "Audit"),
     BindingSpec("app.help", "question_mark", "app.help", "Keys"),
     BindingSpec("app.command", "colon", "app.command_line", "Command"),
@@ -62,6 +60,9 @@ SPECS: tuple[BindingSpec, ...] = (
     BindingSpec("redis.delete_key", "d", "delete_key", "Delete key", destructive=True),
     BindingSpec("redis.bigkeys", "g", "big_keys", "Big keys"),
     BindingSpec("redis.next_instance", "n", "next_instance", "Next instance"),
+    # containers (screens/containers.py, screens/container_logs.py)
+    # health (screens/health.py)
+    # runbook (screens/runbook.py)
 )
 
 BY_ID: dict[str, BindingSpec] = {spec.id: spec for spec in SPECS}

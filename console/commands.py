@@ -14,10 +14,14 @@ SCREEN_ALIASES = {
     "docker": "containers",
     "health": "health",
     "audit": "audit",
+    "runbook": "runbook",
+    "rb": "runbook",
 }
 COMMANDS_WITH_ARG = ("target", "theme")
 QUIT = ("q", "quit", "exit")
-HELP_TEXT = ":pg  :redis  :containers  :health  :audit  :dash  :target NAME  :theme NAME  :q"
+HELP_TEXT = (
+    ":pg  :redis  :containers  :health  :runbook  :audit  :dash  :target NAME  :theme NAME  :q"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from console import paths
 from console.bindings import BINDING_IDS, BY_ID
+from console.config_docker import DockerConfig, read_docker
+from console.config_health import HealthCheckConfig, read_health
+from console.config_runbook import RunbookActionConfig, read_runbook
 from console.config_yaml import (
     NULL_TAG,
     ConfigError,
@@ -150,12 +153,22 @@ class TargetConfig:
     """None: this target has no PostgreSQL. An empty section: discover like libpq."""
     redis: tuple[RedisConfig, ...] = ()
     """This target's Redis instances, in the order the screen shows them; empty: none."""
+    docker: DockerConfig | None = None
+    """None: this target has no Docker engine. An empty section: `$DOCKER_HOST` or the
+    local socket."""
+    health: tuple[HealthCheckConfig, ...] = ()
+    """HTTP(S) and TCP checks of the services, in the order the screen shows them."""
+    runbook: tuple[RunbookActionConfig, ...] = ()
+    """Operator commands (rollbacks, maintenance switches) run through the life cycle."""
 
 
 def _default_targets() -> dict[str, TargetConfig]:
     return {
         "local": TargetConfig(
-            name="local", postgres=PostgresConfig(), redis=(RedisConfig(name="local"),)
+            name="local",
+            postgres=PostgresConfig(),
+            redis=(RedisConfig(name="local"),),
+            docker=DockerConfig(),
         )
     }
 
@@ -226,6 +239,11 @@ class Config:
             instance = found
         return self.refresh if instance.refresh is None else instance.refresh
 
+    def docker_refresh(self, target: TargetConfig) -> float:
+        """Seconds between Docker stats refreshes on `target`."""
+        docker = target.docker
+        return self.refresh if docker is None or docker.refresh is None else docker.refresh
+
     def with_overrides(self, read_only: bool | None = None, refresh: float | None = None) -> Config:
         """This config with command-line flags applied; None leaves a setting as it is.
 
@@ -255,6 +273,8 @@ def _without_refresh(target: TargetConfig) -> TargetConfig:
     if any(instance.refresh is not None for instance in target.redis):
         redis = tuple(replace(instance, refresh=None) for instance in target.redis)
         target = replace(target, redis=redis)
+    if target.docker is not None and target.docker.refresh is not None:
+        target = replace(target, docker=replace(target.docker, refresh=None))
     return target
 
 
@@ -306,7 +326,16 @@ _TOP_KEYS = (
     "keymap",
     "targets",
 )
-_TARGET_KEYS = ("production", "read_only", "arm_minutes", "postgres", "redis")
+_TARGET_KEYS = (
+    "production",
+    "read_only",
+    "arm_minutes",
+    "postgres",
+    "redis",
+    "docker",
+    "health",
+    "runbook",
+)
 _POSTGRES_KEYS = tuple(f.name for f in fields(PostgresConfig))
 _REDIS_KEYS = tuple(f.name for f in fields(RedisConfig))
 _BAD_NAME = "use letters, digits, '_', '.', '-', starting with a letter or digit"
@@ -389,6 +418,11 @@ def _read_target(r: Reader, name: str, node: Node, path: str, source: Path) -> T
         if "postgres" in f
         else None,
         redis=_read_redis(r, f["redis"], join(path, "redis"), source) if "redis" in f else (),
+        docker=read_docker(r, f["docker"], join(path, "docker"), source) if "docker" in f else None,
+        health=read_health(r, f["health"], join(path, "health"), source) if "health" in f else (),
+        runbook=read_runbook(r, f["runbook"], join(path, "runbook"), source)
+        if "runbook" in f
+        else (),
     )
 
 
@@ -592,7 +626,30 @@ def _redacted_target(target: TargetConfig) -> dict[str, Any]:
         if pg["dsn"] is not None:
             pg["dsn"] = redact_dsn(pg["dsn"])
     out["redis"] = [_redacted_redis(instance) for instance in target.redis]
+    # Sections with secrets (headers, environments) mask them in their own `redacted()`.
+    if target.docker is None:
+        del out["docker"]
+    else:
+        out["docker"] = _section(target.docker)
+    out["health"] = [_section(check) for check in target.health]
+    out["runbook"] = [_section(action) for action in target.runbook]
     return out
+
+
+def _section(value: Any) -> Any:
+    redacted = getattr(value, "redacted", None)
+    return redacted() if callable(redacted) else _plain(asdict(value))
+
+
+def _plain(value: Any) -> Any:
+    """`asdict` output made YAML-safe: paths as strings, tuples as lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def _redacted_redis(instance: RedisConfig) -> dict[str, Any]:

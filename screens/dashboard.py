@@ -14,6 +14,8 @@ from console.guard import survive
 from console.redis_source import SOURCE_PREFIX, source_name
 from console.state import SourceState
 from screens.base import ConsoleScreen
+from widgets.containers_summary import ContainersSummaryPane
+from widgets.health_summary import HealthSummaryPane
 from widgets.pg_summary import PgSummaryPane
 from widgets.redis_summary import RedisSummaryPane
 
@@ -42,6 +44,10 @@ class DashboardScreen(ConsoleScreen):
                     source_name=source_name(instance.name),
                     id=f"redis-summary-{index}",
                 )
+            if target.docker is not None:
+                yield ContainersSummaryPane(clock=clock, id="containers-summary")
+            if target.health:
+                yield HealthSummaryPane(clock=clock, id="health-summary")
 
     @survive
     def show_state(self, state: SourceState[Any]) -> None:
@@ -49,6 +55,12 @@ class DashboardScreen(ConsoleScreen):
             for redis_pane in self.query(RedisSummaryPane):
                 if redis_pane.source_name == state.name:
                     redis_pane.update_state(state)
+        elif state.name == "docker":
+            for containers_pane in self.query(ContainersSummaryPane):
+                containers_pane.update_state(state)
+        elif state.name == "health":
+            for health_pane in self.query(HealthSummaryPane):
+                health_pane.update_state(state)
         elif state.name == "postgres":
             pg = self.console().pg
             history = pg.history if pg is not None else None

@@ -310,7 +310,8 @@ def test_unknown_key_without_close_match_lists_the_valid_ones(tmp_path):
     path = write(tmp_path, "targets:\n  a:\n    zzz: 1\n")
     assert error_of(path) == (
         f"{path}:3: targets.a.zzz: unknown key "
-        "(expected one of: arm_minutes, postgres, production, read_only, redis)"
+        "(expected one of: arm_minutes, docker, health, postgres, production, read_only, "
+        "redis, runbook)"
     )
 
 

@@ -1,0 +1,1 @@
+"""Docker adapter: no Textual imports; see the modules."""

@@ -1,0 +1,1 @@
+"""Health adapter: no Textual imports; see the modules."""

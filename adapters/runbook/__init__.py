@@ -1,0 +1,1 @@
+"""Runbook adapter: no Textual imports; see the modules."""

@@ -1,0 +1,16 @@
+"""Containers screen."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from screens.base import ConsoleScreen
+
+
+class ContainersScreen(ConsoleScreen):
+    """Containers."""
+
+    def body(self) -> ComposeResult:
+        yield Static(Text("Containers: starting…"))
