@@ -87,7 +87,9 @@ class PostgresScreen(ConsoleScreen):
     def body(self) -> ComposeResult:
         yield Freshness(clock=self.console().clock, id="pg-freshness")
         yield Static(id="pg-status")
-        yield Input(placeholder="filter: user, db, app, state, query (Esc clears)", id="pg-filter")
+        yield Input(
+            placeholder="filter: user, db, app, client, state, query (Esc clears)", id="pg-filter"
+        )
         yield ActivityTable(id="pg-activity")
         with Vertical(id="pg-tree-box"):
             yield Static(Text("Blocking tree"), id="pg-tree-title")
@@ -100,6 +102,9 @@ class PostgresScreen(ConsoleScreen):
 
     @survive
     def show_state(self, state: SourceState[Any]) -> None:
+        if state.name == "docker":
+            self._name_clients(state)
+            return
         if state.name != "postgres":
             return
         self.query_one(Freshness).update_state(state)
@@ -109,6 +114,14 @@ class PostgresScreen(ConsoleScreen):
             self.query_one(ActivityTable).update_snapshot(snapshot.backends)
             self.query_one(BlockingTreeView).update_tree(snapshot.blocking)
         self._show_status()
+
+    def _name_clients(self, state: SourceState[Any]) -> None:
+        """Show database clients that are containers on a watched host by their name."""
+        snapshot = state.snapshot
+        if snapshot is None:
+            return
+        names = {ip: c.name for ip, c in snapshot.container_by_ip().items()}
+        self.query_one(ActivityTable).set_client_names(names)
 
     def _show_status(self) -> None:
         table = self.query_one(ActivityTable)

@@ -479,3 +479,30 @@ async def test_data_given_before_mount_shows_the_cursor_after_mount() -> None:
         await pilot.pause()
         assert table.selected_pid == 5
         assert is_cursor_line(table, screen_row(table, 5))
+
+
+async def test_clients_on_watched_docker_hosts_show_their_container_name() -> None:
+    app = TableApp()
+    async with app.run_test(size=(200, 10)) as pilot:
+        table = app.query_one(ActivityTable)
+        table.update_snapshot(
+            [backend(1, client="172.17.0.5"), backend(2, client="10.9.9.9", user="bob")]
+        )
+        table.set_client_names({"172.17.0.5": "billing-1"})
+        await pilot.pause()
+        row = lines(table)[screen_row(table, 1)]
+        assert "billing-1" in row and "172.17.0.5" not in row
+        assert "10.9.9.9" in lines(table)[screen_row(table, 2)]
+        assert table.client_name("172.17.0.5") == "billing-1"
+        table.set_filter("billing-1")  # "which service holds the lock?"
+        await pilot.pause()
+        assert shown_pids(table) == [1]
+        table.set_filter("")
+        # The container went away: the address is shown again, never a stale name.
+        table.set_client_names({"172.17.0.5": "[/]\x1b]52;c;SGVsbG8=\x07evil"})
+        await pilot.pause()
+        hostile = lines(table)[screen_row(table, 1)]
+        assert not set(hostile) & FORBIDDEN and "⬢ [/]" in hostile
+        table.set_client_names({})
+        await pilot.pause()
+        assert "172.17.0.5" in lines(table)[screen_row(table, 1)]

@@ -18,7 +18,7 @@ stays and `Selected` is posted again so the screen re-reads the selection.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -99,6 +99,10 @@ def layout(width: int) -> tuple[tuple[Column, int], ...]:
     return (*((c, widths[c.key]) for c in shown), (COLUMNS[-1], query_width))
 
 
+CONTAINER_MARK = "⬢ "
+"""Prefix of a client shown by its container's name instead of its address."""
+
+
 def _reused(old: Backend, new: Backend) -> bool:
     """Whether a pid now belongs to another session (pids are reused, start times not)."""
     return None not in (old.backend_start, new.backend_start) and (
@@ -127,9 +131,16 @@ class _Row:
         self.src: tuple[str | None, ...] = ()  # never equal to real data: first set() fills
         self.gone_at: int | None = None
 
-    def set(self, backend: Backend, blocker: bool, now: float | None) -> None:
+    def set(
+        self, backend: Backend, blocker: bool, now: float | None, names: Mapping[str, str]
+    ) -> None:
         self.backend = b = backend
-        src = (b.user, b.database, b.application, b.client_addr, b.state)
+        # A client on a watched Docker host shows as its container ("which service holds
+        # the lock?"); the address stays in the detail view.
+        client = b.client_addr
+        if client is not None and client in names:
+            client = CONTAINER_MARK + names[client]
+        src = (b.user, b.database, b.application, client, b.state)
         src += (b.wait_event_type, b.wait_event, b.query)
         if src != self.src:
             self.src = src
@@ -138,7 +149,7 @@ class _Row:
             wait = ":".join(sanitize(v, max_len=_TEXT_MAX) for v in src[5:7] if v)
             query = sanitize(b.query, max_len=_QUERY_MAX)
             self.haystack = "\0".join(
-                [*(v or "" for v in src[:3]), b.state or "", (b.query or "")[:_HAYSTACK_QUERY_MAX]]
+                [*(v or "" for v in src[:4]), b.state or "", (b.query or "")[:_HAYSTACK_QUERY_MAX]]
             ).casefold()
             self.cells = [str(b.pid), *texts, state, wait, "", "", query]
             self.sort = {
@@ -268,6 +279,9 @@ class ActivityTable(ScrollView, can_focus=True):
         self._sort_desc = True
         self._strips: dict[tuple[int, int, bool], Strip] = {}
         self._layouts: dict[int, tuple[tuple[Column, int], ...]] = {}
+        self._client_names: Mapping[str, str] = {}
+        self._backends: Sequence[Backend] = ()
+        self._now: float | None = None
 
     # -- public API ---------------------------------------------------------------------
 
@@ -334,7 +348,8 @@ class ActivityTable(ScrollView, can_focus=True):
                 # Same pid, new session: the selection is kept (it is keyed by pid) but the
                 # screen is told, so it can re-read what the cursor now points at.
                 self.post_message(self.Selected(self, backend.pid))
-            row.set(backend, backend.pid in blockers, now)
+            row.set(backend, backend.pid in blockers, now, self._client_names)
+        self._backends, self._now = backends, now
         self._live = len(seen)
         for pid in [pid for pid in self._rows if pid not in seen]:
             row = self._rows[pid]
@@ -344,9 +359,26 @@ class ActivityTable(ScrollView, can_focus=True):
                 del self._rows[pid]
         self._rebuild(pin=self._cursor)
 
+    def set_client_names(self, names: Mapping[str, str]) -> None:
+        """Name clients by container: `names` maps an IP address to a container name."""
+        if dict(names) == dict(self._client_names):
+            return
+        self._client_names = dict(names)
+        blockers = {pid for b in self._backends for pid in b.blocked_by}
+        for backend in self._backends:
+            row = self._rows.get(backend.pid)
+            if row is not None and row.gone_at is None:
+                row.set(backend, backend.pid in blockers, self._now, self._client_names)
+        self._rebuild(pin=self._cursor)
+
+    def client_name(self, address: str | None) -> str | None:
+        """The container name shown for a client address, if any."""
+        return self._client_names.get(address) if address else None
+
     def set_filter(self, text: str) -> None:
-        """Show only sessions whose user, database, application, state or query contain
-        `text` (case-insensitive); an empty string clears the filter."""
+        """Show only sessions whose user, database, application, client (address or
+        container), state or query contain `text` (case-insensitive); an empty string
+        clears the filter."""
         self._filter = text
         self._rebuild(pin=None)
 
