@@ -38,10 +38,30 @@ from console.operator import OperatorContext
 log = logging.getLogger(__name__)
 
 Recheck = Callable[[], Awaitable[str | None]]
-Execute = Callable[[], Awaitable[str]]
+Execute = Callable[[], Awaitable["str | ExecResult"]]
 Confirm = Callable[["ActionPlan"], Awaitable[bool]]
 
 INTERRUPTED = "interrupted by operator"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """What `execute` may return instead of a plain message: the message plus facts for
+    the audit record's `execution` field (a command's exit code, duration, last lines).
+
+    The plan keeps `execution` small (a few KB): it is written in one audit line.
+    A failing `execute` can carry the same facts on its exception as `audit_execution`.
+    """
+
+    message: str
+    execution: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _execution_of(value: object) -> dict[str, Any] | None:
+    facts = getattr(value, "audit_execution", None)
+    if facts is None and isinstance(value, ExecResult):
+        facts = value.execution
+    return dict(facts) if isinstance(facts, Mapping) and facts else None
 
 
 class Risk(enum.Enum):
@@ -233,11 +253,31 @@ async def run_action(
         # The adapter's own time limit: as unknown as ours.
         message = f"Timed out: {err}. The operation may still have happened: check first."
         duration = _ms_since(started)
-        return await _finish(audit, operator, plan, clock, "timeout", message, str(err), duration)
+        return await _finish(
+            audit,
+            operator,
+            plan,
+            clock,
+            "timeout",
+            message,
+            str(err),
+            duration,
+            execution=_execution_of(err),
+        )
     except SourceError as err:
         message = f"Failed: {err}"
         duration = _ms_since(started)
-        return await _finish(audit, operator, plan, clock, "failed", message, str(err), duration)
+        return await _finish(
+            audit,
+            operator,
+            plan,
+            clock,
+            "failed",
+            message,
+            str(err),
+            duration,
+            execution=_execution_of(err),
+        )
     except Exception as err:
         # A bug in an adapter must not end the console before the attempt is recorded.
         log.exception("action %s raised", plan.action)
@@ -247,7 +287,11 @@ async def run_action(
             audit, operator, plan, clock, "failed", f"Failed: {error}", error, duration
         )
     duration = _ms_since(started)
-    return await _finish(audit, operator, plan, clock, "succeeded", result, None, duration)
+    execution = _execution_of(result)
+    message = result.message if isinstance(result, ExecResult) else result
+    return await _finish(
+        audit, operator, plan, clock, "succeeded", message, None, duration, execution=execution
+    )
 
 
 def _ms_since(started: float) -> float:
@@ -262,6 +306,7 @@ def _record(
     error: str | None = None,
     duration_ms: float | None = None,
     result: str | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> AuditRecord:
     return AuditRecord.create(
         operator,
@@ -274,6 +319,7 @@ def _record(
         error=error,
         duration_ms=duration_ms,
         result=result,
+        execution=execution,
     )
 
 
@@ -288,10 +334,11 @@ async def _finish(
     duration_ms: float | None = None,
     *,
     notes: list[str] | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> ActionOutcome:
     """Append the record (in a thread: fsync may take a while) and build the outcome."""
     result = message if status == "succeeded" else None
-    record = _record(operator, plan, clock(), status, error, duration_ms, result)
+    record = _record(operator, plan, clock(), status, error, duration_ms, result, execution)
     try:
         # If the task is cancelled while waiting here, the thread still completes the
         # write: the record is not lost, only this coroutine stops waiting for it.

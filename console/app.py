@@ -100,6 +100,7 @@ class OpsConsoleApp(App[int]):
         "app.arm",
         "app.refresh",
         "app.interrupt",
+        "app.rollback",
     )
 
     def __init__(
@@ -139,10 +140,17 @@ class OpsConsoleApp(App[int]):
         self._hide_unusable_bindings()
 
     def _hide_unusable_bindings(self) -> None:
-        # Arming means nothing on a read-only or non-production target: keep the key
-        # (pressing it says why) but do not offer it in the footer.
+        # Arming means nothing on a read-only or non-production target, and `R` nothing
+        # without a runbook rollback: keep the keys (pressing one says why) but do not
+        # offer them in the footer.
+        if self._merged_bindings:
+            self._bindings = self._merged_bindings.copy()
+        hidden: set[str] = set()
         if self.read_only or not self.target.production:
-            hide_destructive(self, {"app.arm"})
+            hidden.add("app.arm")
+        if self.read_only or not any(a.kind == "rollback" for a in self.target.runbook):
+            hidden.add("app.rollback")
+        hide_destructive(self, hidden)
 
     # ----------------------------------------------------------------- set-up
 
@@ -322,6 +330,7 @@ class OpsConsoleApp(App[int]):
         await self.stop_sources()
         self.target = self.config.targets[name]
         self.arm_state = ArmState(production=self.target.production)
+        self._hide_unusable_bindings()
         self.update_header(connection="")
         await self._rebuild_screens()
         self.start_sources()
@@ -392,6 +401,18 @@ class OpsConsoleApp(App[int]):
             screen.reset_for_target()
         await screen.recompose()
         self.refresh_bindings()
+
+    def action_runbook_rollback(self) -> None:
+        """`R` where no screen has its own rollback: the target's runbook rollback action."""
+        from console.runbook_flows import rollback_action, start_runbook_action
+
+        action = rollback_action(self)
+        if action is None:
+            self.notify(
+                "No rollback here: add a runbook action with `kind: rollback`.", markup=False
+            )
+            return
+        start_runbook_action(self, action)  # no panel given: opens :runbook to show output
 
     def action_refresh_now(self) -> None:
         for poller in self.pollers.values():

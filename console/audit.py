@@ -98,6 +98,9 @@ class AuditRecord:
     #: What the action reported when it ran (e.g. "deleted 1,283 keys"): counts belong in
     #: the record, not only on the screen.
     result: str | None = None
+    #: Facts the execution reported beyond its message, e.g. a runbook command's exit
+    #: code, signal, duration, output counts and last lines (see `actions.ExecResult`).
+    execution: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -117,6 +120,7 @@ class AuditRecord:
         duration_ms: float | None = None,
         reason: str | None = None,
         result: str | None = None,
+        execution: Mapping[str, Any] | None = None,
         now: float | None = None,
     ) -> AuditRecord:
         """A record for `operator` at wall-clock `now` (epoch seconds; default: the clock)."""
@@ -136,6 +140,7 @@ class AuditRecord:
             reason=reason,
             pid=operator.pid,
             result=result,
+            execution=None if execution is None else dict(execution),
         )
 
     def to_json(self) -> str:
@@ -151,6 +156,8 @@ class AuditRecord:
         record = cls(**values)
         if not isinstance(record.params, dict):
             raise ValueError("params is not an object")
+        if record.execution is not None and not isinstance(record.execution, dict):
+            raise ValueError("execution is not an object")
         return record
 
 
@@ -190,6 +197,7 @@ def redact_record(record: AuditRecord) -> AuditRecord:
         error=None if record.error is None else redact_text(record.error),
         reason=None if record.reason is None else redact_text(record.reason),
         result=None if record.result is None else redact_text(record.result),
+        execution=None if record.execution is None else redact_value(record.execution),
     )
 
 

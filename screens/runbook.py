@@ -1,4 +1,10 @@
-"""Runbook screen."""
+"""`:runbook`: the target's runbook actions, and the live output of the one running.
+
+`enter` runs the selected action, `R` the rollback one, and each action's own `key`
+(from the config) runs it; every run goes through the action life cycle (preview of
+the exact argv, confirmation by risk, recheck, audit). The output panel below shows
+the command's output live, bounded and inert, then its result line.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,154 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from console.bindings import bindings
+from console.config_runbook import RunbookActionConfig, reserved_keys
 from screens.base import ConsoleScreen
+from widgets.command_output import CommandOutput
+from widgets.runbook_list import RunbookList, RunbookRow
+from widgets.safe_text import safe_text
+
+RUNBOOK_BINDINGS = ("runbook.run", "runbook.rollback", "runbook.down", "runbook.up")
+
+EMPTY_HINT = """No runbook actions are configured for target {target}.
+
+Add them under the target in the config file, for example:
+
+targets:
+  {target}:
+    runbook:
+      - name: rollback-web
+        description: Undo the last rollout of web
+        argv: [kubectl, rollout, undo, deployment/web]
+        kind: rollback        # also on R; high risk: type the name to confirm
+      - name: maintenance-on
+        description: Put the site in maintenance mode
+        argv: [./scripts/maintenance.sh, "on"]
+        cwd: ~/ops
+        key: m
+
+`ops-console config check` validates the file."""
 
 
 class RunbookScreen(ConsoleScreen):
-    """Runbook."""
+    """The list of the target's actions above the output panel."""
+
+    BINDINGS = bindings(*RUNBOOK_BINDINGS)
+    # The list, not the output panel: a focused Log would take up/down for scrolling.
+    # Tab moves to the panel to scroll the output.
+    AUTO_FOCUS = "#runbook-list"
+
+    DEFAULT_CSS = """
+    RunbookScreen #runbook-title { height: 1; color: $primary; text-style: bold; padding: 0 1; }
+    RunbookScreen #runbook-empty { height: auto; padding: 1 2; color: $text-muted; }
+    """
+
+    def reset_for_target(self) -> None:
+        super().reset_for_target()
+        self._bind_action_keys()
+
+    def _bind_action_keys(self) -> None:
+        """Each action's own `key` runs it here (not a keymap id: it is per target).
+
+        The config refuses keys the console uses; a key remapped onto since (`keymap:`)
+        is skipped here rather than shadowing the console's own binding.
+        """
+        taken = set(reserved_keys())
+        for keys in self.console().config.keymap.values():
+            taken.update(k.strip() for k in keys.split(","))
+        self.skipped_keys: list[str] = []
+        for action in self.console().target.runbook:
+            if action.key is None:
+                continue
+            if action.key in taken:
+                self.skipped_keys.append(action.key)
+                continue
+            # Names are restricted to [A-Za-z0-9_.-] by the config: safe inside quotes.
+            self._bindings.bind(
+                action.key, f"run_named('{action.name}')", "Runbook action", show=False
+            )
 
     def body(self) -> ComposeResult:
-        yield Static(Text("Runbook: starting…"))
+        yield Static(id="runbook-title")
+        yield RunbookList(id="runbook-list")
+        yield Static(id="runbook-empty")
+        yield CommandOutput(id="runbook-output")
+
+    def on_mount(self) -> None:
+        target = self.console().target
+        actions = target.runbook
+        rows = [
+            RunbookRow(
+                name=a.name,
+                kind=a.kind,
+                risk=a.risk,
+                key=a.key,
+                description=a.description,
+                params=tuple(p for p in a.params if p != "target"),
+            )
+            for a in actions
+        ]
+        self.query_one(RunbookList).set_rows(rows)
+        title = f"Runbook · target {target.name} · {len(actions)} action"
+        title += "" if len(actions) == 1 else "s"
+        if actions:
+            title += " · enter runs the selected one"
+        self.query_one("#runbook-title", Static).update(safe_text(title))
+        empty = self.query_one("#runbook-empty", Static)
+        if actions:
+            empty.display = False
+            self.query_one(RunbookList).display = True
+        else:
+            empty.update(Text(EMPTY_HINT.format(target=target.name)))
+            self.query_one(RunbookList).display = False
+            self.query_one(CommandOutput).display = False
+        if self.skipped_keys:
+            self.notify(
+                "Runbook keys taken by the keymap, not bound here: " + ", ".join(self.skipped_keys),
+                severity="warning",
+                markup=False,
+            )
+
+    def output_panel(self) -> CommandOutput:
+        """Where `console.runbook_flows` streams a running command's output."""
+        return self.query_one(CommandOutput)
+
+    # ----------------------------------------------------------- actions
+
+    def action_cursor_down(self) -> None:
+        self.query_one(RunbookList).move(1)
+
+    def action_cursor_up(self) -> None:
+        self.query_one(RunbookList).move(-1)
+
+    def action_run_selected(self) -> None:
+        row = self.query_one(RunbookList).selected
+        if row is None:
+            self.notify("No runbook action to run on this target.", markup=False)
+            return
+        self.action_run_named(row.name)
+
+    def action_rollback(self) -> None:
+        from console.runbook_flows import rollback_action
+
+        action = rollback_action(self.console())
+        if action is None:
+            self.notify(
+                "No rollback action for this target (an action with `kind: rollback`).",
+                markup=False,
+            )
+            return
+        self.action_run_named(action.name)
+
+    def action_run_named(self, name: str) -> None:
+        from console.runbook_flows import find_action
+
+        action = find_action(self.console(), name)
+        if action is not None:
+            self.query_one(RunbookList).select(name)
+            self._run(action)
+
+    def _run(self, action: RunbookActionConfig) -> None:
+        from console.runbook_flows import start_runbook_action
+
+        start_runbook_action(self.console(), action, {}, self.output_panel())

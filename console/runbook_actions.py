@@ -1,0 +1,220 @@
+"""Runbook actions as `ActionPlan`s: a configured command, previewed exactly, run and audited.
+
+The preview is the argv as it will be executed, shell-quoted (`shlex.join`), or
+`/bin/sh -c '…'` with "shell: true" called out. Environment variables are shown by name
+only: their values may be secrets. The recheck confirms, just before running, that the
+executable still resolves and the working directory exists. The execution streams
+output to the caller and returns (or raises with) the facts the audit record keeps:
+exit code or signal, duration, output counts and the last lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from adapters.errors import NotFound, PermissionDenied, SourceError, SourceTimeout
+from adapters.runbook.output import OutputBatch
+from adapters.runbook.runner import GRACE, RunResult, RunSpec, run_command
+from console.actions import ActionPlan, ExecResult, Risk
+from console.config_runbook import RunbookActionConfig, param_of
+from widgets.safe_text import sanitize
+
+SHELL = "/bin/sh"
+AUDIT_LINES = 20
+AUDIT_LINE_MAX = 300
+#: Slack on top of the command's own timeout and grace before the life cycle gives up:
+#: the runner stops the command itself and reports exactly how it ended.
+PLAN_SLACK = 10.0
+
+OnStart = Callable[[str], None]
+OnOutput = Callable[[OutputBatch], None]
+OnResult = Callable[[RunResult], None]
+
+
+class MissingParameter(Exception):
+    """The action needs a parameter that nothing selected provides; nothing is run."""
+
+
+class RunbookFailed(SourceError):
+    """The command ran and failed: a non-zero exit, or killed by a signal."""
+
+    kind = "failed"
+
+
+class RunbookStopped(SourceError):
+    """The operator stopped the command (ctrl+c)."""
+
+    kind = "stopped"
+
+
+class RunbookTimedOut(SourceTimeout):
+    """The command ran past its timeout and was stopped."""
+
+
+class RunbookNotFound(NotFound):
+    """The command (or its working directory) does not exist."""
+
+
+class RunbookNotExecutable(PermissionDenied):
+    """The command exists but cannot be executed."""
+
+
+_ERRORS: dict[str, type[SourceError]] = {
+    "failed": RunbookFailed,
+    "killed": RunbookFailed,
+    "timeout": RunbookTimedOut,
+    "cancelled": RunbookStopped,
+    "not-found": RunbookNotFound,
+    "not-executable": RunbookNotExecutable,
+}
+
+
+def action_id(action: RunbookActionConfig) -> str:
+    """The audit log's action name: `runbook.NAME`."""
+    return f"runbook.{action.name}"
+
+
+def substitute(action: RunbookActionConfig, selection: Mapping[str, str]) -> tuple[str, ...]:
+    """`action.argv` with each whole `{param}` element replaced from `selection`.
+
+    Raises `MissingParameter` naming what is missing. A value is one argv element
+    whatever it holds (spaces, a leading `-`): it is never split or parsed.
+    """
+    missing = [p for p in action.params if not selection.get(p)]
+    if missing:
+        needed = ", ".join(f"{{{p}}}" for p in missing)
+        raise MissingParameter(
+            f"Runbook action {action.name} needs {needed}: select "
+            + " and ".join(f"a {p}" for p in missing)
+            + " first. Nothing was run."
+        )
+    out: list[str] = []
+    for element in action.argv:
+        param = param_of(element)
+        out.append(selection[param] if param is not None else element)
+    return tuple(out)
+
+
+def command_argv(action: RunbookActionConfig, argv: tuple[str, ...]) -> tuple[str, ...]:
+    """What is executed: `argv`, or `/bin/sh -c LINE` for a `shell: true` action."""
+    return (SHELL, "-c", argv[0]) if action.shell else argv
+
+
+def preview_text(action: RunbookActionConfig, argv: tuple[str, ...]) -> str:
+    """The exact command, quoted so it can be pasted into a shell."""
+    text = shlex.join(command_argv(action, argv))
+    return f"{text}    (shell: true)" if action.shell else text
+
+
+def executable_problem(argv0: str, cwd: Path | None, env: Mapping[str, str]) -> str | None:
+    """Why `argv0` cannot be executed from `cwd` with `env` added, or None."""
+    if cwd is not None and not cwd.is_dir():
+        return f"working directory {cwd} does not exist"
+    if "/" in argv0:
+        path = Path(argv0)
+        if not path.is_absolute():
+            path = (cwd or Path.cwd()) / path
+        if not path.exists():
+            return f"command not found: {argv0}"
+        if path.is_dir() or not os.access(path, os.X_OK):
+            return f"not executable: {argv0}"
+        return None
+    search = env.get("PATH", os.environ.get("PATH", os.defpath))
+    if shutil.which(argv0, path=search) is None:
+        return f"command not found: {argv0} (not on PATH)"
+    return None
+
+
+def execution_facts(result: RunResult) -> dict[str, Any]:
+    """What the audit record keeps of a run: small, bounded, inert text only."""
+    return {
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "signal": result.signal,
+        "duration_s": round(result.duration, 3),
+        "escalated_to_sigkill": result.escalated,
+        "output_lines": result.lines,
+        "output_bytes": result.bytes,
+        "last_lines": [sanitize(line, max_len=AUDIT_LINE_MAX) for line in result.last_lines],
+    }
+
+
+def runbook_plan(
+    action: RunbookActionConfig,
+    argv: tuple[str, ...],
+    *,
+    target: str,
+    production: bool = False,
+    selection: Mapping[str, str] | None = None,
+    on_start: OnStart | None = None,
+    on_output: OnOutput | None = None,
+    on_result: OnResult | None = None,
+    cancel: asyncio.Event | None = None,
+    grace: float = GRACE,
+) -> ActionPlan:
+    """The plan to run `action` with `argv` (already substituted) on `target`."""
+    env = dict(action.env)
+    run_argv = command_argv(action, argv)
+    preview = preview_text(action, argv)
+    spec = RunSpec(argv=run_argv, cwd=action.cwd, env=env, timeout=action.timeout, grace=grace)
+
+    async def recheck() -> str | None:
+        return executable_problem(run_argv[0], action.cwd, env)
+
+    async def execute() -> ExecResult:
+        if on_start is not None:
+            on_start(preview)
+        result = await run_command(spec, on_output=on_output, cancel=cancel)
+        if on_result is not None:
+            on_result(result)
+        message = result.describe(action.timeout, grace)
+        facts = execution_facts(result)
+        if result.succeeded:
+            return ExecResult(f"{action.name}: {message}", facts)
+        error = _ERRORS[result.status](message)
+        error.audit_execution = facts  # type: ignore[attr-defined]
+        raise error
+
+    risk = Risk.HIGH if action.risk == "high" else Risk.LOW
+    env_names = ", ".join(action.env_names)
+    details: list[tuple[str, str]] = []
+    if action.description:
+        details.append(("what", action.description))
+    if action.shell:
+        details.append(("shell", f"true: the line is run by {SHELL} -c"))
+    details.append(("cwd", str(action.cwd) if action.cwd else "(the console's)"))
+    if env_names:
+        details.append(("env", f"{env_names} (values hidden)"))
+    details.append(("timeout", f"{action.timeout:g} s, then SIGTERM; SIGKILL {grace:g} s later"))
+    details.append(("stop", "ctrl+c while it runs (SIGTERM, then SIGKILL)"))
+    params: dict[str, Any] = {
+        "name": action.name,
+        "kind": action.kind,
+        "argv": list(run_argv),
+        "shell": action.shell,
+        "cwd": None if action.cwd is None else str(action.cwd),
+        "env": list(action.env_names),
+        "timeout": action.timeout,
+    }
+    for name in action.params:
+        params[name] = (selection or {}).get(name)
+    verb = "Roll back with" if action.kind == "rollback" else "Run"
+    return ActionPlan(
+        action=action_id(action),
+        target=target,
+        title=f"{verb} runbook action {action.name}",
+        preview=preview,
+        recheck=recheck,
+        execute=execute,
+        details=tuple(details),
+        risk=risk,
+        confirm_token=(target if production else action.name) if risk is Risk.HIGH else None,
+        params=params,
+        timeout=action.timeout + grace + PLAN_SLACK,
+    )

@@ -1,0 +1,98 @@
+"""Running a runbook action from a screen: parameters, the life cycle, the output panel.
+
+A flow runs as the app's one running action (`OpsConsoleApp.start_action`) with a cancel
+event: the first ctrl+c sets it and the runner stops the command (SIGTERM, then SIGKILL
+after the grace period) and reports how it ended; a second ctrl+c cancels the flow,
+which kills the process group at once. Output goes to an `OutputSink` (the runbook
+screen's panel); with none given, the flow opens the runbook screen and uses its panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from adapters.runbook.output import OutputBatch
+from console.config_runbook import RunbookActionConfig
+from console.runbook_actions import MissingParameter, action_id, runbook_plan, substitute
+
+if TYPE_CHECKING:
+    from console.actions import ActionOutcome
+    from console.app import OpsConsoleApp
+
+
+class OutputSink(Protocol):
+    """Where a running command's output is shown (`widgets.command_output.CommandOutput`)."""
+
+    def begin(self, command: str) -> None: ...
+
+    def add_batch(self, batch: OutputBatch) -> None: ...
+
+    def finish(self, message: str, ok: bool) -> None: ...
+
+
+def rollback_action(app: OpsConsoleApp) -> RunbookActionConfig | None:
+    """The current target's `kind: rollback` action (for `R` where no built-in applies)."""
+    return next((a for a in app.target.runbook if a.kind == "rollback"), None)
+
+
+def find_action(app: OpsConsoleApp, name: str) -> RunbookActionConfig | None:
+    """The current target's action called `name`."""
+    return next((a for a in app.target.runbook if a.name == name), None)
+
+
+async def run_action_flow(
+    app: OpsConsoleApp,
+    action: RunbookActionConfig,
+    selection: Mapping[str, str],
+    sink: OutputSink | None = None,
+    cancel: asyncio.Event | None = None,
+) -> ActionOutcome | None:
+    """Substitute `selection` into `action`, then run it through the life cycle.
+
+    `{target}` is always the current target. A missing parameter is refused with a
+    notice before anything is asked or run. Returns the outcome (None when refused).
+    """
+    values = {**selection, "target": app.target.name}
+    try:
+        argv = substitute(action, values)
+    except MissingParameter as err:
+        app.notify(str(err), severity="error", markup=False, timeout=8)
+        return None
+    if sink is None:
+        sink = await _runbook_panel(app)
+    plan = runbook_plan(
+        action,
+        argv,
+        target=app.target.name,
+        production=app.target.production,
+        selection=values,
+        on_start=sink.begin if sink else None,
+        on_output=sink.add_batch if sink else None,
+        cancel=cancel if cancel is not None else app.action_cancel,
+    )
+    outcome = await app.run_plan(plan)
+    if sink is not None and outcome.status != "cancelled":
+        sink.finish(outcome.message, outcome.succeeded)
+    return outcome
+
+
+def start_runbook_action(
+    app: OpsConsoleApp,
+    action: RunbookActionConfig,
+    selection: Mapping[str, str] | None = None,
+    sink: OutputSink | None = None,
+) -> bool:
+    """Start `action` as the app's one running action; False if another one runs."""
+    cancel = asyncio.Event()
+    flow = run_action_flow(app, action, selection or {}, sink, cancel)
+    return app.start_action(flow, action_id(action), cancel)
+
+
+async def _runbook_panel(app: OpsConsoleApp) -> Any:
+    """Open the runbook screen and return its output panel (None if it has none)."""
+    if app.current_mode != "runbook":
+        await app.switch_mode("runbook")
+    panel = getattr(app.screen, "output_panel", None)
+    return panel() if callable(panel) else None

@@ -1,0 +1,213 @@
+"""Runbook plans through the real life cycle (`run_action`), real subprocesses, real audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapters.runbook.output import OutputBatch
+from console.actions import ActionPlan, Risk, run_action
+from console.arming import ArmState
+from console.audit import AuditLog
+from console.config_runbook import RunbookActionConfig
+from console.operator import OperatorContext
+from console.runbook_actions import runbook_plan
+
+OPERATOR = OperatorContext(user="oncall", sudo_user=None, ssh_client=None, hostname="h", pid=1)
+pytestmark = pytest.mark.timeout(60)
+
+
+async def yes(plan: ActionPlan) -> bool:
+    return True
+
+
+async def no(plan: ActionPlan) -> bool:
+    return False
+
+
+def audit_lines(log: AuditLog) -> list[dict]:
+    return [json.loads(line) for line in log.path.read_text().splitlines()]
+
+
+async def run(
+    tmp_path: Path,
+    action: RunbookActionConfig,
+    argv: tuple[str, ...] | None = None,
+    *,
+    confirm=yes,
+    read_only: bool = False,
+    cancel: asyncio.Event | None = None,
+    grace: float = 1.0,
+    shown: list[str] | None = None,
+):
+    log = AuditLog(tmp_path / "audit.jsonl")
+
+    def on_output(batch: OutputBatch) -> None:
+        if shown is not None:
+            shown.extend(batch.lines)
+
+    plan = runbook_plan(
+        action, argv or action.argv, target="t", on_output=on_output, cancel=cancel, grace=grace
+    )
+    outcome = await run_action(
+        plan, confirm=confirm, audit=log, operator=OPERATOR, read_only=read_only, arm=None
+    )
+    return outcome, audit_lines(log)
+
+
+async def test_success_audits_exit_code_duration_and_last_lines(tmp_path: Path) -> None:
+    action = RunbookActionConfig(
+        name="hello", argv=("sh", "-c", "for i in $(seq 1 30); do echo line $i; done")
+    )
+    shown: list[str] = []
+    outcome, (record,) = await run(tmp_path, action, shown=shown)
+    assert outcome.succeeded and "hello: exit 0" in outcome.message
+    assert shown[-1] == "line 30" and len(shown) == 30
+    assert record["action"] == "runbook.hello" and record["outcome"] == "succeeded"
+    assert record["preview"] == "sh -c 'for i in $(seq 1 30); do echo line $i; done'"
+    execution = record["execution"]
+    assert execution["exit_code"] == 0 and execution["output_lines"] == 30
+    assert execution["last_lines"] == [f"line {i}" for i in range(11, 31)]
+    assert execution["duration_s"] >= 0 and record["duration_ms"] >= 0
+
+
+async def test_failure_is_audited_failed_with_the_exit_code(tmp_path: Path) -> None:
+    action = RunbookActionConfig(name="bad", argv=("sh", "-c", "echo oops >&2; exit 2"))
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.status == "failed" and "exit 2" in outcome.message
+    assert record["outcome"] == "failed" and record["error"].startswith("exit 2 after")
+    assert record["execution"]["exit_code"] == 2
+    assert record["execution"]["last_lines"] == ["oops"]
+
+
+async def test_timeout_is_audited_as_timeout(tmp_path: Path) -> None:
+    action = RunbookActionConfig(
+        name="slow", argv=("sh", "-c", "trap '' TERM; sleep 30"), timeout=0.3
+    )
+    outcome, (record,) = await run(tmp_path, action, grace=0.5)
+    assert outcome.status == "timeout"
+    assert record["outcome"] == "timeout"
+    assert "killed by SIGKILL after 0.5 s grace" in record["error"]
+    assert record["execution"]["escalated_to_sigkill"] is True
+
+
+async def test_killed_by_a_signal_is_audited(tmp_path: Path) -> None:
+    action = RunbookActionConfig(name="suicide", argv=("sh", "-c", "kill -9 $$"))
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.status == "failed" and "killed by SIGKILL" in outcome.message
+    assert record["execution"]["signal"] == "SIGKILL"
+
+
+async def test_not_found_is_refused_at_recheck(tmp_path: Path) -> None:
+    action = RunbookActionConfig(name="nf", argv=("ops-console-missing-cmd", "x"))
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.status == "refused-recheck"
+    assert "command not found: ops-console-missing-cmd" in outcome.message
+    assert record["outcome"] == "refused-recheck"
+
+
+async def test_not_executable_is_refused_at_recheck(tmp_path: Path) -> None:
+    script = tmp_path / "deploy.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    action = RunbookActionConfig(name="ne", argv=(str(script),))
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.status == "refused-recheck" and "not executable" in outcome.message
+    assert record["error"] == f"not executable: {script}"
+
+
+async def test_relative_command_resolves_from_cwd(tmp_path: Path) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    script = scripts / "rollback.sh"
+    script.write_text("#!/bin/sh\necho rolled back in $(pwd)\n")
+    script.chmod(0o755)
+    action = RunbookActionConfig(name="rb", argv=("./rollback.sh",), cwd=scripts)
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.succeeded, outcome
+    assert record["execution"]["last_lines"] == [f"rolled back in {scripts}"]
+
+
+async def test_flood_is_audited_bounded(tmp_path: Path) -> None:
+    script = "import sys\nsys.stdout.buffer.write((b'z' * 1000 + b'\\n') * 50000)\n"
+    action = RunbookActionConfig(name="flood", argv=(sys.executable, "-c", script))
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.succeeded
+    execution = record["execution"]
+    assert execution["output_lines"] == 50000 and execution["output_bytes"] == 50000 * 1001
+    assert len(execution["last_lines"]) == 20
+    assert all(len(line) <= 300 for line in execution["last_lines"])
+    assert (tmp_path / "audit.jsonl").stat().st_size < 16_000
+
+
+async def test_cancel_event_stops_and_audits(tmp_path: Path) -> None:
+    cancel = asyncio.Event()
+    action = RunbookActionConfig(name="sleep", argv=("sleep", "60"))
+    task = asyncio.create_task(run(tmp_path, action, cancel=cancel))
+    await asyncio.sleep(0.5)
+    cancel.set()
+    outcome, (record,) = await asyncio.wait_for(task, 5)
+    assert outcome.status == "failed" and "stopped by the operator" in outcome.message
+    assert record["outcome"] == "failed" and record["execution"]["status"] == "cancelled"
+
+
+async def test_declined_confirmation_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    action = RunbookActionConfig(name="touch", argv=("touch", str(marker)))
+    outcome, (record,) = await run(tmp_path, action, confirm=no)
+    assert outcome.status == "cancelled" and record["outcome"] == "cancelled"
+    assert not marker.exists()
+
+
+async def test_read_only_refuses_without_asking(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    action = RunbookActionConfig(name="touch", argv=("touch", str(marker)))
+    asked: list[ActionPlan] = []
+
+    async def confirm(plan: ActionPlan) -> bool:
+        asked.append(plan)
+        return True
+
+    outcome, (record,) = await run(tmp_path, action, confirm=confirm, read_only=True)
+    assert outcome.status == "refused-read-only" and not asked and not marker.exists()
+    assert record["outcome"] == "refused-read-only"
+
+
+async def test_env_values_never_reach_preview_or_audit(tmp_path: Path) -> None:
+    action = RunbookActionConfig(
+        name="envy", argv=("sh", "-c", 'test -n "$SECRET_X"'), env=(("SECRET_X", "hunter2"),)
+    )
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.succeeded  # the value reached the command
+    text = (tmp_path / "audit.jsonl").read_text()
+    assert "hunter2" not in text and record["params"]["env"] == ["SECRET_X"]
+
+
+def test_plan_risk_and_tokens() -> None:
+    low = RunbookActionConfig(name="a", argv=("true",))
+    high = RunbookActionConfig(name="undo", argv=("true",), kind="rollback", risk="high")
+    assert runbook_plan(low, low.argv, target="t").risk is Risk.LOW
+    plan = runbook_plan(high, high.argv, target="t")
+    assert plan.risk is Risk.HIGH and plan.confirm_token == "undo"
+    assert runbook_plan(high, high.argv, target="prod", production=True).confirm_token == "prod"
+    assert plan.title == "Roll back with runbook action undo"
+    assert plan.timeout > high.timeout  # the runner owns the timeout, not the life cycle
+
+
+async def test_production_disarmed_refuses(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    action = RunbookActionConfig(name="a", argv=("true",))
+    plan = runbook_plan(action, action.argv, target="prod", production=True)
+    outcome = await run_action(
+        plan,
+        confirm=yes,
+        audit=log,
+        operator=OPERATOR,
+        read_only=False,
+        arm=ArmState(production=True),
+    )
+    assert outcome.status == "refused-disarmed"

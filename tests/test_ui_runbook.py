@@ -1,0 +1,392 @@
+"""The runbook screen through Pilot: real commands, the confirm dialog, the audit log."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from textual.app import App, ComposeResult
+
+from adapters.runbook.output import OutputBatch
+from console.app import OpsConsoleApp
+from console.config import load_config
+from screens.confirm import ConfirmScreen
+from screens.runbook import RunbookScreen
+from tests.pg_situations import wait_until
+from widgets.command_output import BoundedLog, CommandOutput
+from widgets.runbook_list import RunbookList
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def runbook_app(tmp_path: Path, runbook: list[dict[str, Any]], **target: Any) -> OpsConsoleApp:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "refresh": 0.5,
+                "audit_log": str(tmp_path / "audit.jsonl"),
+                "log_file": str(tmp_path / "console.log"),
+                "targets": {"t": {"runbook": runbook, **target}},
+            }
+        )
+    )
+    return OpsConsoleApp(load_config(path), "t", autostart=False)
+
+
+async def open_runbook(app: OpsConsoleApp, pilot: Any) -> RunbookScreen:
+    await pilot.press("colon", *"runbook", "enter")
+    return await wait_until(
+        lambda: app.screen if isinstance(app.screen, RunbookScreen) else None,
+        what="the runbook screen",
+    )
+
+
+def panel(app: OpsConsoleApp) -> CommandOutput:
+    return app.screen.query_one(CommandOutput)
+
+
+def status_text(app: OpsConsoleApp) -> str:
+    return str(panel(app).query_one("#cmd-status").render())
+
+
+async def test_lists_every_action_inert(tmp_path: Path) -> None:
+    app = runbook_app(
+        tmp_path,
+        [
+            {"name": "rollback-web", "argv": ["true"], "kind": "rollback", "description": "undo"},
+            {"name": "restart", "argv": ["docker", "restart", "{container}"], "key": "x"},
+            {"name": "evil", "argv": ["true"], "description": "[bold]x[/] \x1b]0;pwned\x07 end"},
+        ],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        text = app.screen.query_one(RunbookList).render().plain
+        assert "rollback-web" in text and "rollback" in text and "high" in text and "undo" in text
+        assert "restart" in text and "[needs {container}]" in text
+        assert "[bold]x[/]" in text and "␛]0;pwned␇ end" in text  # shown, not interpreted
+        assert "\x1b" not in text
+        assert not app.internal_errors
+
+
+async def test_enter_confirm_runs_streams_and_audits(tmp_path: Path) -> None:
+    app = runbook_app(
+        tmp_path,
+        [
+            {
+                "name": "hello",
+                "description": "prints lines",
+                "argv": ["sh", "-c", 'for i in 1 2 3; do echo "hello $i"; done; exit 4'],
+            }
+        ],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("enter")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the confirmation",
+        )
+        assert dialog.plan.preview == "sh -c 'for i in 1 2 3; do echo \"hello $i\"; done; exit 4'"
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the run to end")
+        await pilot.pause()
+        log = panel(app).log_view
+        assert list(log.lines)[-3:] == ["hello 1", "hello 2", "hello 3"]
+        assert "exit 4 after" in status_text(app)
+        assert panel(app).has_class("-failed")
+        (record,) = app.audit.recent()
+        assert record.action == "runbook.hello" and record.outcome == "failed"
+        assert record.execution is not None and record.execution["exit_code"] == 4
+        assert record.execution["last_lines"] == ["hello 1", "hello 2", "hello 3"]
+        assert not app.internal_errors
+
+
+async def test_cursor_keys_pick_the_action_enter_runs(tmp_path: Path) -> None:
+    app = runbook_app(
+        tmp_path,
+        [{"name": n, "argv": ["echo", n]} for n in ("one", "two", "three")],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("down", "down", "up")  # the output panel must not take them
+        assert app.screen.query_one(RunbookList).selected.name == "two"
+        await pilot.press("j", "enter")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the dialog",
+        )
+        assert dialog.plan.action == "runbook.three"
+        await pilot.press("n")
+        await wait_until(lambda: not app.action_running, what="the flow")
+
+
+async def test_escape_cancels_and_nothing_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "created"
+    app = runbook_app(tmp_path, [{"name": "touch", "argv": ["touch", str(marker)]}])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("escape")
+        await wait_until(lambda: not app.action_running, what="the flow to end")
+        (record,) = app.audit.recent()
+        assert record.outcome == "cancelled" and record.action == "runbook.touch"
+    assert not marker.exists()
+
+
+async def test_high_risk_needs_the_typed_name(tmp_path: Path) -> None:
+    marker = tmp_path / "rolled-back"
+    app = runbook_app(
+        tmp_path,
+        [
+            {"name": "other", "argv": ["true"]},
+            {"name": "undo", "argv": ["touch", str(marker)], "kind": "rollback"},
+        ],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("R")  # the rollback action, whatever the cursor is on
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the dialog",
+        )
+        assert dialog.high and dialog.plan.confirm_token == "undo"
+        await pilot.press("y")  # not a confirmation on HIGH risk: typed into the field
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and not marker.exists()
+        await pilot.press("ctrl+a", "ctrl+k", *"undo", "enter")
+        await wait_until(lambda: not app.action_running, what="the run")
+        assert marker.exists()
+        assert app.audit.recent()[0].outcome == "succeeded"
+
+
+async def test_action_key_runs_that_action(tmp_path: Path) -> None:
+    app = runbook_app(
+        tmp_path,
+        [
+            {"name": "first", "argv": ["true"]},
+            {"name": "second", "argv": ["echo", "second ran"], "key": "s"},
+        ],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("s")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the dialog",
+        )
+        assert dialog.plan.action == "runbook.second"
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the run")
+        await pilot.pause()
+        assert "second ran" in panel(app).log_view.lines
+        assert app.screen.query_one(RunbookList).selected.name == "second"
+
+
+async def test_read_only_target_refuses_and_audits(tmp_path: Path) -> None:
+    marker = tmp_path / "created"
+    app = runbook_app(tmp_path, [{"name": "touch", "argv": ["touch", str(marker)]}], read_only=True)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("enter")
+        await wait_until(lambda: app.audit.recent(), what="the refusal record")
+        assert not isinstance(app.screen, ConfirmScreen)
+        (record,) = app.audit.recent()
+        assert record.outcome == "refused-read-only"
+        assert "Read-only" in status_text(app)
+    assert not marker.exists()
+
+
+async def test_ctrl_c_stops_a_running_command_quickly(tmp_path: Path) -> None:
+    app = runbook_app(tmp_path, [{"name": "nap", "argv": ["sleep", "60"]}])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("y")
+        await wait_until(lambda: panel(app).running, what="the command to start")
+        await pilot.pause(0.3)
+        started = time.monotonic()
+        await pilot.press("ctrl+c")
+        await wait_until(lambda: not app.action_running, timeout=10, what="the stop")
+        assert time.monotonic() - started < 3.0
+        (record,) = app.audit.recent()
+        assert record.outcome == "failed" and "stopped by the operator" in (record.error or "")
+        assert record.execution["status"] == "cancelled"
+        assert record.execution["signal"] == "SIGTERM"
+        assert "stopped by the operator" in status_text(app)
+
+
+async def test_missing_parameter_is_refused_with_a_notice(tmp_path: Path) -> None:
+    app = runbook_app(tmp_path, [{"name": "restart", "argv": ["docker", "restart", "{container}"]}])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("enter")
+        await wait_until(lambda: not app.action_running, what="the flow")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        messages = [n.message for n in app._notifications]
+        assert any("needs {container}" in m for m in messages), messages
+
+
+async def test_command_not_found_is_refused_and_console_keeps_running(tmp_path: Path) -> None:
+    app = runbook_app(tmp_path, [{"name": "ghost", "argv": ["ops-console-no-such-cmd"]}])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the flow")
+        await pilot.pause()
+        (record,) = app.audit.recent()
+        assert record.outcome == "refused-recheck"
+        assert "command not found: ops-console-no-such-cmd" in (record.error or "")
+        assert "command not found" in status_text(app)
+        await pilot.press("down", "up")  # still alive
+        assert isinstance(app.screen, RunbookScreen) and not app.internal_errors
+
+
+async def test_empty_runbook_shows_a_config_snippet(tmp_path: Path) -> None:
+    app = runbook_app(tmp_path, [])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        text = str(app.screen.query_one("#runbook-empty").render())
+        assert "No runbook actions are configured for target t" in text
+        assert "argv: [kubectl, rollout, undo, deployment/web]" in text
+        await pilot.press("enter")  # nothing to run: a notice, no crash
+        await pilot.pause()
+        assert not app.action_running and not app.internal_errors
+
+
+class PanelApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield CommandOutput(max_lines=50)
+
+
+async def test_output_panel_keeps_moving_after_it_is_full() -> None:
+    """Textual's Log(max_lines) froze once full: the view must still show new lines."""
+    app = PanelApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        out = app.query_one(CommandOutput)
+        out.begin("seq")
+        total = 0
+        for round_ in range(8):
+            lines = tuple(f"L{total + i:04d}" for i in range(30))
+            total += 30
+            out.add_batch(OutputBatch(lines, 0, total, total * 6))
+            await pilot.pause()
+            shot = app.export_screenshot()
+            assert f"L{total - 1:04d}" in shot, f"round {round_}: the newest line is not drawn"
+        log = out.query_one(BoundedLog)
+        assert len(log.lines) == 50 and log.lines[-1] == "L0239"
+        assert "L0000" not in app.export_screenshot()
+
+
+async def test_flood_batches_mark_skipped_lines() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        out = app.query_one(CommandOutput)
+        out.begin("flood")
+        out.add_batch(OutputBatch(("a\x1b[2Jb",), 9999, 10000, 123456))
+        await pilot.pause()
+        lines = list(out.log_view.lines)
+        assert lines == ["… 9,999 lines not shown (output too fast) …", "a␛[2Jb"]
+
+
+FLOOD_50MB = (
+    "import sys\n"
+    "block = (b'f' * 1023 + b'\\n') * 1024\n"
+    "for _ in range(50): sys.stdout.buffer.write(block)\n"
+)
+
+
+async def test_50_mb_flood_gives_a_clear_result_and_the_console_keeps_running(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    app = runbook_app(tmp_path, [{"name": "flood", "argv": [sys.executable, "-c", FLOOD_50MB]}])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, timeout=60, what="the flood to end")
+        await pilot.pause()
+        assert "51,200 lines, 52,428,800 bytes of output" in status_text(app)
+        assert len(panel(app).log_view.lines) <= 2000  # bounded
+        (record,) = app.audit.recent()
+        assert record.outcome == "succeeded"
+        assert record.execution["output_bytes"] == 52_428_800
+        await pilot.press("down")
+        assert isinstance(app.screen, RunbookScreen) and not app.internal_errors
+
+
+async def test_started_from_another_screen_shows_output_on_the_runbook_screen(
+    tmp_path: Path,
+) -> None:
+    """What `R` bound app-wide (or a Containers action) does: flow without a panel."""
+    from console.runbook_flows import rollback_action, start_runbook_action
+
+    app = runbook_app(
+        tmp_path,
+        [{"name": "undo", "argv": ["echo", "rolled back"], "kind": "rollback", "risk": "low"}],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        assert not isinstance(app.screen, RunbookScreen)
+        action = rollback_action(app)
+        assert action is not None and action.name == "undo"
+        assert start_runbook_action(app, action)
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("escape")
+        await wait_until(lambda: not app.action_running, what="the cancel")
+        # The same through the key: `R` on the dashboard, which has no rollback of its own.
+        await pilot.press("1", "R")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the run")
+        await pilot.pause()
+        assert isinstance(app.screen, RunbookScreen)
+        assert "rolled back" in panel(app).log_view.lines
+        assert [r.outcome for r in app.audit.recent()] == ["succeeded", "cancelled"]
+
+
+async def test_R_without_a_runbook_rollback_says_how_to_add_one(tmp_path: Path) -> None:
+    app = runbook_app(tmp_path, [{"name": "other", "argv": ["true"]}])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("R")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and not app.action_running
+        assert any("kind: rollback" in str(n.message) for n in app._notifications)
+        assert app.audit.recent() == [] and not app.internal_errors
+
+
+async def test_renders_at_small_sizes_and_help_lists_keys(tmp_path: Path) -> None:
+    from screens.help import HelpScreen
+
+    app = runbook_app(
+        tmp_path,
+        [{"name": "a-rather-long-action-name-here", "argv": ["echo", "x" * 300], "key": "e"}],
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the run")
+        for size in ((80, 24), (40, 10), (20, 5), (200, 50)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            app.export_screenshot()
+        await pilot.press("question_mark")
+        help_screen = await wait_until(
+            lambda: app.screen if isinstance(app.screen, HelpScreen) else None, what="help"
+        )
+        assert help_screen is not None
+        await pilot.press("escape")
+        assert not app.internal_errors
