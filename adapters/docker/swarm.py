@@ -1,0 +1,223 @@
+"""Docker Swarm services as a manager sees them, and `docker service rollback`.
+
+Sync functions on a `docker.DockerClient` (run through `DockerHost.call`). Replica counts
+come from the tasks, not from the spec: "3/3" means three tasks are running now.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from adapters.docker.actions import parse_time
+from adapters.docker.models import ServiceSummary
+
+if TYPE_CHECKING:  # the SDK is loaded on first use, not when the console starts
+    import docker
+
+Progress = Callable[[str], None]
+_POLL = 0.5
+
+
+class RollbackRefused(Exception):
+    """The service cannot be rolled back (no previous spec): nothing was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """One task of a service (what `docker service ps` lists)."""
+
+    id: str
+    slot: int | None
+    node_id: str
+    image: str  # digest suffix removed
+    state: str  # running, starting, shutdown, failed, rejected...
+    desired_state: str
+    message: str
+    error: str
+    updated_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRollbackResult:
+    """How a service rollback ended: `converged` when every desired task runs `image`."""
+
+    service: str
+    from_image: str
+    image: str
+    converged: bool
+    running: int
+    desired: int | None
+    update_state: str | None
+    message: str
+
+
+def strip_digest(image: str) -> str:
+    """`app:1@sha256:...` -> `app:1` (swarm pins digests into the spec)."""
+    return image.split("@", 1)[0]
+
+
+def _image_of(spec: Mapping[str, Any] | None) -> str | None:
+    if not spec:
+        return None
+    image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image")
+    return strip_digest(image) if image else None
+
+
+def _task(raw: Mapping[str, Any]) -> TaskSummary:
+    status = raw.get("Status") or {}
+    spec = (raw.get("Spec") or {}).get("ContainerSpec") or {}
+    return TaskSummary(
+        id=raw.get("ID", ""),
+        slot=raw.get("Slot"),
+        node_id=raw.get("NodeID", ""),
+        image=strip_digest(spec.get("Image") or ""),
+        state=status.get("State") or "",
+        desired_state=raw.get("DesiredState") or "",
+        message=status.get("Message") or "",
+        error=status.get("Err") or "",
+        updated_at=parse_time(raw.get("UpdatedAt")),
+    )
+
+
+def _summary(host: str, raw: Mapping[str, Any], running: int) -> ServiceSummary:
+    spec = raw.get("Spec") or {}
+    mode = spec.get("Mode") or {}
+    update = raw.get("UpdateStatus") or {}
+    replicated = "Replicated" in mode
+    return ServiceSummary(
+        host=host,
+        id=raw["ID"],
+        name=spec.get("Name", ""),
+        image=_image_of(spec) or "",
+        previous_image=_image_of(raw.get("PreviousSpec")),
+        mode="replicated" if replicated else "global",
+        replicas_running=running,
+        replicas_desired=int((mode.get("Replicated") or {}).get("Replicas") or 0)
+        if replicated
+        else None,
+        update_state=update.get("State") or None,
+        update_message=update.get("Message") or "",
+        updated_at=parse_time(update.get("CompletedAt") or raw.get("UpdatedAt")),
+        labels=dict(spec.get("Labels") or {}),
+    )
+
+
+def list_services(client: docker.DockerClient, host: str) -> tuple[ServiceSummary, ...]:
+    """Every service of the swarm, with its running task count (one tasks call)."""
+    services = client.api.services()
+    if not services:
+        return ()
+    running = Counter(
+        t.get("ServiceID")
+        for t in client.api.tasks(filters={"desired-state": "running"})
+        if (t.get("Status") or {}).get("State") == "running"
+    )
+    summaries = [_summary(host, s, running.get(s["ID"], 0)) for s in services]
+    return tuple(sorted(summaries, key=lambda s: s.name))
+
+
+def service_tasks(client: docker.DockerClient, service_id: str) -> tuple[TaskSummary, ...]:
+    """The service's tasks, newest first (to show convergence)."""
+    tasks = [_task(t) for t in client.api.tasks(filters={"service": service_id})]
+    return tuple(sorted(tasks, key=lambda t: t.updated_at or 0.0, reverse=True))
+
+
+def inspect_service(client: docker.DockerClient, service_id: str) -> ServiceSummary:
+    """One service now (raises `docker.errors.NotFound` when it is gone)."""
+    raw = client.api.inspect_service(service_id)
+    running = sum(1 for t in service_tasks(client, raw["ID"]) if _counts(t))
+    return _summary("", raw, running)
+
+
+def _counts(task: TaskSummary) -> bool:
+    return task.state == "running" and task.desired_state == "running"
+
+
+def request_rollback(client: docker.DockerClient, service_id: str) -> tuple[str, str]:
+    """Ask the manager to roll the service back to its previous spec, as
+    `docker service rollback` does (an update with `rollback=previous`; the body is the
+    current spec, which the manager ignores). Returns (from image, to image)."""
+    raw = client.api.inspect_service(service_id)
+    previous = raw.get("PreviousSpec")
+    name = (raw.get("Spec") or {}).get("Name", service_id)
+    if not previous:
+        raise RollbackRefused(f"the service {name} has no previous spec to roll back to")
+    api = client.api
+    # The SDK's update_service has no `rollback` parameter: post as the CLI does.
+    response = api._post_json(
+        api._url("/services/{0}/update", raw["ID"]),
+        data=raw["Spec"],
+        params={"version": raw["Version"]["Index"], "rollback": "previous"},
+    )
+    api._raise_for_status(response)
+    return _image_of(raw.get("Spec")) or "", _image_of(previous) or ""
+
+
+def wait_converged(
+    client: docker.DockerClient,
+    service_id: str,
+    image: str,
+    timeout: float,
+    progress: Progress,
+) -> tuple[bool, ServiceSummary]:
+    """Poll until every desired task runs `image` and the replica count is met."""
+    deadline = time.monotonic() + timeout
+    while True:
+        raw = client.api.inspect_service(service_id)
+        tasks = service_tasks(client, service_id)
+        live = [t for t in tasks if t.desired_state == "running"]
+        running = [t for t in live if t.state == "running"]
+        summary = _summary("", raw, len(running))
+        desired = summary.replicas_desired
+        on_image = [t for t in running if t.image == image]
+        state = summary.update_state or "-"
+        progress(
+            f"{summary.name}: {len(on_image)}/{desired if desired is not None else len(live)} "
+            f"tasks on {image}, update {state}"
+        )
+        converged = (
+            summary.image == image
+            and all(t.image == image for t in live)
+            and (len(on_image) >= desired if desired is not None else bool(on_image))
+            and state not in ("rollback_started", "updating")
+        )
+        if converged:
+            return True, summary
+        if time.monotonic() >= deadline:
+            return False, summary
+        time.sleep(_POLL)
+
+
+def rollback_service(
+    client: docker.DockerClient,
+    service_id: str,
+    *,
+    timeout: float = 60.0,
+    progress: Progress = lambda _msg: None,
+) -> ServiceRollbackResult:
+    """Roll the service back to its previous spec and wait (bounded) for its tasks to
+    converge on the previous image. Raises `RollbackRefused` without a previous spec."""
+    from_image, to_image = request_rollback(client, service_id)
+    progress(f"rollback requested: {from_image} -> {to_image}")
+    converged, summary = wait_converged(client, service_id, to_image, timeout, progress)
+    done = f"{summary.replicas_running}/{summary.replicas_desired or '-'} running"
+    message = (
+        f"{summary.name} rolled back to {to_image} ({done})"
+        if converged
+        else f"{summary.name} did not converge on {to_image} within {timeout:g} s ({done}, "
+        f"update {summary.update_state or '-'}: {summary.update_message})"
+    )
+    return ServiceRollbackResult(
+        service=summary.name,
+        from_image=from_image,
+        image=to_image,
+        converged=converged,
+        running=summary.replicas_running,
+        desired=summary.replicas_desired,
+        update_state=summary.update_state,
+        message=message,
+    )

@@ -1,0 +1,164 @@
+"""The Docker action flows through the real app (its Docker source, the confirm dialog,
+the audit log) against real containers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from console.app import OpsConsoleApp
+from console.config import load_config
+from console.docker_flows import SINCE_CHOICES, log_follower, restart_flow, rollback_flow
+from tests.docker_situations import APP_V1, BASE_IMAGE
+
+pytest_plugins = ("tests.docker_situations",)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def make_app(tmp_path: Path, prefix: str, **target: Any) -> OpsConsoleApp:
+    data = {
+        "refresh": 0.5,
+        "audit_log": str(tmp_path / "audit.jsonl"),
+        "log_file": str(tmp_path / "console.log"),
+        "targets": {
+            "t": {
+                "docker": {"hosts": [{"name": "local"}], "name_patterns": [f"{prefix}*"]},
+                **target,
+            }
+        },
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return OpsConsoleApp(load_config(path), "t")
+
+
+def audit(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "audit.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def until(check: Any, pilot: Any, timeout: float = 15.0, what: str = "state") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def key_of(app: OpsConsoleApp, pilot: Any, container: Any) -> str:
+    def listed() -> bool:
+        snap = app.docker.last() if app.docker else None
+        return snap is not None and any(c.id == container.id for c in snap.containers)
+
+    await until(listed, pilot, what="the container in the snapshot")
+    return f"local/{container.id}"
+
+
+def confirm_open(app: OpsConsoleApp) -> bool:
+    return type(app.screen).__name__ == "ConfirmScreen"
+
+
+def action_done(app: OpsConsoleApp) -> bool:
+    return not app.action_running
+
+
+async def test_restart_flow_confirmed_with_y(containers: Any, tmp_path: Path) -> None:
+    c = containers.run(APP_V1)
+    c.reload()
+    started = c.attrs["State"]["StartedAt"]
+    assert not started.startswith("0001")
+    app = make_app(tmp_path, containers.prefix)
+    async with app.run_test() as pilot:
+        key = await key_of(app, pilot, c)
+        app.start_action(restart_flow(app, key), "docker.restart")
+        await until(lambda: confirm_open(app), pilot, what="the confirm dialog")
+        await pilot.press("y")
+        await until(lambda: action_done(app), pilot, timeout=30, what="the restart")
+    c.reload()
+    assert c.attrs["State"]["StartedAt"] != started
+    (line,) = audit(tmp_path)
+    assert (line["action"], line["outcome"]) == ("docker.restart", "succeeded")
+
+
+async def test_container_removed_while_the_dialog_is_open(containers: Any, tmp_path: Path) -> None:
+    c = containers.run(APP_V1)
+    app = make_app(tmp_path, containers.prefix)
+    async with app.run_test() as pilot:
+        key = await key_of(app, pilot, c)
+        app.start_action(restart_flow(app, key), "docker.restart")
+        await until(lambda: confirm_open(app), pilot, what="the confirm dialog")
+        await asyncio.to_thread(c.remove, force=True)
+        await pilot.press("y")
+        await until(lambda: action_done(app), pilot, timeout=30, what="the refusal")
+    (line,) = audit(tmp_path)
+    assert line["outcome"] == "refused-recheck" and "no longer exists" in line["error"]
+
+
+async def test_read_only_restart_is_refused_and_audited(containers: Any, tmp_path: Path) -> None:
+    c = containers.run(APP_V1)
+    c.reload()
+    started = c.attrs["State"]["StartedAt"]
+    assert not started.startswith("0001")
+    app = make_app(tmp_path, containers.prefix, read_only=True)
+    async with app.run_test() as pilot:
+        key = await key_of(app, pilot, c)
+        app.start_action(restart_flow(app, key), "docker.restart")
+        await until(lambda: action_done(app), pilot, what="the refusal")
+        assert not confirm_open(app)
+    c.reload()
+    assert c.attrs["State"]["StartedAt"] == started
+    (line,) = audit(tmp_path)
+    assert line["outcome"] == "refused-read-only"
+
+
+async def test_rollback_without_previous_image_is_refused_before_any_dialog(
+    containers: Any, tmp_path: Path
+) -> None:
+    c = containers.run(BASE_IMAGE, ["sleep", "600"])
+    app = make_app(tmp_path, containers.prefix)
+    notes: list[str] = []
+    async with app.run_test() as pilot:
+        original = app.notify
+
+        def record(message: str, **kwargs: Any) -> None:
+            notes.append(message)
+            original(message, **kwargs)
+
+        app.notify = record  # type: ignore[method-assign]
+        key = await key_of(app, pilot, c)
+        app.start_action(rollback_flow(app, key), "docker.rollback")
+        await until(lambda: action_done(app), pilot, what="the refusal")
+        assert not confirm_open(app)
+    assert any("no earlier image of opsc-test/base" in n for n in notes), notes
+    assert audit(tmp_path) == []
+    assert c.status in ("running", "created")
+
+
+async def test_log_follower_from_the_app(containers: Any, tmp_path: Path) -> None:
+    c = containers.run(command=["sh", "-c", "echo from-app; exec sleep 600"])
+    app = make_app(tmp_path, containers.prefix)
+    async with app.run_test() as pilot:
+        key = await key_of(app, pilot, c)
+        follower = log_follower(app, key, since="5 m")
+        assert follower is not None and set(SINCE_CHOICES) == {"5 m", "1 h", "24 h", "all"}
+        follower.start()
+        lines: list[str] = []
+        try:
+            await until(
+                lambda: bool(lines.extend(x.text for x in follower.drain().lines) or lines),
+                pilot,
+                what="a log line",
+            )
+        finally:
+            follower.stop()
+        assert lines == ["from-app"]
+        assert await asyncio.to_thread(follower.join, 1.0)

@@ -1,0 +1,208 @@
+"""Swarm services on a real single-node swarm: listing, tasks, and `service rollback`.
+
+The swarm is initialised here only when the engine is not in one already, and left at
+the end only if this module created it and no service other than ours remains (other
+engineers' tests share the engine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.docker import swarm
+from tests.docker_situations import APP_V1, APP_V2, TEST_LABEL, wait_until
+
+pytest_plugins = ("tests.docker_situations",)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def swarm_client(docker_client: Any) -> Iterator[Any]:
+    state = docker_client.info()["Swarm"]
+    created = False
+    if state.get("LocalNodeState") == "inactive":
+        try:
+            docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+        except Exception as exc:  # e.g. another test initialised it at the same moment
+            if docker_client.info()["Swarm"].get("LocalNodeState") != "active":
+                pytest.skip(f"could not initialise a swarm: {exc}")
+        else:
+            created = True
+    elif not state.get("ControlAvailable"):
+        pytest.skip("the engine is in a swarm but not a manager")
+    try:
+        yield docker_client
+    finally:
+        if created:
+            with contextlib.suppress(Exception):
+                if not docker_client.api.services():
+                    docker_client.swarm.leave(force=True)
+
+
+def make_service(client: Any, image: str, replicas: int = 2) -> str:
+    from docker.types import (
+        ContainerSpec,
+        Healthcheck,
+        Resources,
+        RollbackConfig,
+        ServiceMode,
+        TaskTemplate,
+        UpdateConfig,
+    )
+
+    spec = ContainerSpec(
+        image,
+        # app:2's own check fails by design; the swarm would replace its tasks forever.
+        healthcheck=Healthcheck(test=["NONE"]),
+        labels={TEST_LABEL: "1"},
+        stop_grace_period=2_000_000_000,
+    )
+    template = TaskTemplate(spec, resources=Resources(cpu_limit=100_000_000))
+    fast = {"parallelism": 0, "delay": 0, "monitor": 500_000_000}
+    created = client.api.create_service(
+        template,
+        name=f"opsc-test-a2-{uuid.uuid4().hex[:6]}",
+        labels={TEST_LABEL: "1"},
+        mode=ServiceMode("replicated", replicas=replicas),
+        update_config=UpdateConfig(**fast),
+        rollback_config=RollbackConfig(**fast),
+    )
+    return created["ID"]
+
+
+@pytest.fixture
+def service(swarm_client: Any) -> Iterator[str]:
+    sid = make_service(swarm_client, APP_V1)
+    try:
+        yield sid
+    finally:
+        with contextlib.suppress(Exception):
+            swarm_client.api.remove_service(sid)
+
+
+def update_image(client: Any, sid: str, image: str) -> None:
+    raw = client.api.inspect_service(sid)
+    spec = raw["Spec"]
+    spec["TaskTemplate"]["ContainerSpec"]["Image"] = image
+    api = client.api
+    response = api._post_json(
+        api._url("/services/{0}/update", sid),
+        data=spec,
+        params={"version": raw["Version"]["Index"]},
+    )
+    api._raise_for_status(response)
+
+
+def summary_of(client: Any, sid: str) -> Any:
+    return next(s for s in swarm.list_services(client, "local") if s.id == sid)
+
+
+def test_list_services_counts_running_tasks(swarm_client: Any, service: str) -> None:
+    wait_until(
+        lambda: summary_of(swarm_client, service).replicas_running == 2,
+        timeout=60,
+        what="2 running tasks",
+        every=0.5,
+    )
+    s = summary_of(swarm_client, service)
+    assert s.image == APP_V1 and s.previous_image is None
+    assert s.mode == "replicated" and s.replicas_desired == 2
+    assert s.key == f"local/service/{service}" and s.labels[TEST_LABEL] == "1"
+    tasks = swarm.service_tasks(swarm_client, service)
+    assert len([t for t in tasks if t.state == "running"]) == 2
+    assert all(t.image == APP_V1 for t in tasks)
+
+
+def test_service_without_previous_spec_is_refused(swarm_client: Any, service: str) -> None:
+    with pytest.raises(swarm.RollbackRefused, match="no previous spec"):
+        swarm.rollback_service(swarm_client, service, timeout=5)
+
+
+def test_rollback_converges_on_the_previous_image(swarm_client: Any, service: str) -> None:
+    update_image(swarm_client, service, APP_V2)
+    wait_until(
+        lambda: all(
+            t.image == APP_V2
+            for t in swarm.service_tasks(swarm_client, service)
+            if t.state == "running"
+        )
+        and summary_of(swarm_client, service).replicas_running == 2,
+        timeout=90,
+        what="the update to app:2",
+        every=0.5,
+    )
+    s = summary_of(swarm_client, service)
+    assert (s.image, s.previous_image) == (APP_V2, APP_V1)
+
+    steps: list[str] = []
+    result = swarm.rollback_service(swarm_client, service, timeout=90, progress=steps.append)
+    assert result.converged, result.message
+    assert (result.from_image, result.image) == (APP_V2, APP_V1)
+    assert result.running == 2 and result.desired == 2
+    assert steps and "rollback requested" in steps[0]
+    running = [
+        t
+        for t in swarm.service_tasks(swarm_client, service)
+        if t.state == "running" and t.desired_state == "running"
+    ]
+    assert len(running) == 2 and {t.image for t in running} == {APP_V1}
+    s = summary_of(swarm_client, service)
+    assert s.image == APP_V1 and s.update_state == "rollback_completed"
+
+
+def test_service_rollback_plan_through_the_life_cycle(
+    swarm_client: Any, service: str, tmp_path: Path
+) -> None:
+    import asyncio
+    import json
+
+    from adapters.docker.client import DockerHost
+    from adapters.docker.discovery import resolve
+    from console.actions import ActionPlan, run_action
+    from console.audit import AuditLog
+    from console.docker_actions import service_rollback_plan
+    from console.operator import OperatorContext
+
+    update_image(swarm_client, service, APP_V2)
+    wait_until(
+        lambda: summary_of(swarm_client, service).previous_image == APP_V1,
+        timeout=30,
+        what="a previous spec",
+    )
+    host = DockerHost(resolve("local", None, env=dict(os.environ)), timeout=10.0)
+    progress: list[str] = []
+    plan = service_rollback_plan(
+        host,
+        summary_of(swarm_client, service),
+        target="t1",
+        progress=progress.append,
+        converge_timeout=90,
+    )
+    assert plan.preview.startswith("docker service rollback opsc-test-a2-")
+    assert plan.confirm_token == plan.params["service"]
+    assert dict(plan.details)["rollback"] == f"{APP_V2} -> {APP_V1}"
+
+    async def yes(_plan: ActionPlan) -> bool:
+        return True
+
+    operator = OperatorContext(user="oncall", sudo_user=None, ssh_client=None, hostname="h", pid=1)
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    try:
+        outcome = asyncio.run(
+            run_action(plan, confirm=yes, audit=audit, operator=operator, read_only=False, arm=None)
+        )
+    finally:
+        host.close()
+    assert outcome.succeeded, outcome.message
+    assert progress
+    (line,) = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert line["action"] == "docker.service_rollback" and line["outcome"] == "succeeded"
+    assert (line["params"]["from_image"], line["params"]["to_image"]) == (APP_V2, APP_V1)
