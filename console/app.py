@@ -24,6 +24,7 @@ from console.scheduler import Poller
 from console.state import SourceState
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 from widgets.header_bar import HeaderBar, HeaderInfo
+from widgets.safe_text import sanitize
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +328,13 @@ class OpsConsoleApp(App[int]):
             return
         from console.arming import ArmState
 
+        if self.action_running:
+            self.notify(
+                "An action is still running: switch targets when it has finished.",
+                severity="warning",
+                markup=False,
+            )
+            return
         await self.stop_sources()
         self.target = self.config.targets[name]
         self.arm_state = ArmState(production=self.target.production)
@@ -367,9 +375,9 @@ class OpsConsoleApp(App[int]):
         )
         self.audit_appended()
         good = outcome.succeeded or outcome.status == "cancelled"
-        self.notify(
-            outcome.message, severity="information" if good else "error", markup=False, timeout=8
-        )
+        # Outcome messages quote engines and commands (error text, container names).
+        message = sanitize(outcome.message, one_line=False, max_len=2000)
+        self.notify(message, severity="information" if good else "error", markup=False, timeout=8)
         self.action_refresh_now()
         return outcome
 
