@@ -43,6 +43,8 @@ SPECS: tuple[BindingSpec, ...] = (
     BindingSpec("app.refresh", "ctrl+r", "app.refresh_now", "Refresh"),
     BindingSpec("app.interrupt", "ctrl+c", "app.interrupt", "Stop", show=False, priority=True),
     BindingSpec("app.palette", "ctrl+p", "app.command_palette", "Palette", show=False),
+    # Where a screen has no built-in rollback of its own: the runbook's `kind: rollback`.
+    BindingSpec("app.rollback", "R", "app.runbook_rollback", "Roll back", destructive=True),
     # tables
     BindingSpec("table.filter", "slash", "filter", "Filter"),
     BindingSpec("table.details", "enter", "details", "Details"),
@@ -61,8 +63,30 @@ SPECS: tuple[BindingSpec, ...] = (
     BindingSpec("redis.bigkeys", "g", "big_keys", "Big keys"),
     BindingSpec("redis.next_instance", "n", "next_instance", "Next instance"),
     # containers (screens/containers.py, screens/container_logs.py)
+    BindingSpec("containers.logs", "l", "logs", "Logs"),
+    BindingSpec("containers.restart", "r", "restart", "Restart", destructive=True),
+    BindingSpec("containers.stop_start", "s", "stop_start", "Stop/start", destructive=True),
+    BindingSpec("containers.rollback", "R", "rollback", "Roll back", destructive=True),
+    BindingSpec("containers.toggle_all", "a", "toggle_all", "All/running"),
+    BindingSpec("containers.switch_table", "tab", "switch_table", "Services", show=False),
+    BindingSpec("logs.close", "escape", "close", "Back"),
+    BindingSpec("logs.follow", "f", "toggle_follow", "Follow"),
+    BindingSpec("logs.wrap", "w", "toggle_wrap", "Wrap"),
+    BindingSpec("logs.timestamps", "t", "toggle_timestamps", "Times"),
+    BindingSpec("logs.search", "slash", "search", "Search"),
+    BindingSpec("logs.next", "n", "next_match", "Next match", show=False),
+    BindingSpec("logs.previous", "N", "previous_match", "Previous match", show=False),
+    BindingSpec("logs.level", "e", "cycle_level", "Level"),
+    BindingSpec("logs.since", "S", "cycle_since", "Since"),
+    BindingSpec("logs.save", "p", "save", "Save"),
     # health (screens/health.py)
+    BindingSpec("health.problems", "p", "toggle_problems", "Problems only"),
+    BindingSpec("health.body", "b", "toggle_body", "Headers/body"),
     # runbook (screens/runbook.py)
+    BindingSpec("runbook.run", "enter", "run_selected", "Run", destructive=True),
+    BindingSpec("runbook.rollback", "R", "rollback", "Roll back", destructive=True),
+    BindingSpec("runbook.down", "down,j", "cursor_down", "Down", show=False),
+    BindingSpec("runbook.up", "up,k", "cursor_up", "Up", show=False),
 )
 
 BY_ID: dict[str, BindingSpec] = {spec.id: spec for spec in SPECS}

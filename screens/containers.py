@@ -1,16 +1,265 @@
-"""Containers screen."""
+"""`4`: containers of every host of the target, swarm services, and their actions.
+
+One table for all hosts (the cursor is a container identity, `host/id`, kept across
+refreshes), a second for swarm services when a host is a manager (`tab` moves between
+them). `enter` shows a container's detail, `l` its logs; `r`, `s` and `R` go through the
+action life cycle (preview, confirm, recheck, execute, audit) in console/docker_flows.py.
+"""
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.app import ComposeResult
-from textual.widgets import Static
+from collections.abc import Coroutine
+from typing import Any
 
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+
+from adapters.docker.models import ContainerSummary, DockerSnapshot, ServiceSummary
+from console.bindings import bindings
+from console.guard import survive
+from console.state import SourceState
 from screens.base import ConsoleScreen
+from widgets.container_table import ContainerTable, KeyedTable
+from widgets.freshness import Freshness
+from widgets.progress_line import ProgressLine
+from widgets.safe_text import safe_text, sanitize
+from widgets.service_table import ServiceTable
+
+SOURCE = "docker"
+CONTAINER_BINDINGS = (
+    "containers.logs",
+    "containers.restart",
+    "containers.stop_start",
+    "containers.rollback",
+    "table.filter",
+    "table.details",
+    "table.sort",
+    "table.reverse",
+    "containers.toggle_all",
+    "containers.switch_table",
+)
 
 
 class ContainersScreen(ConsoleScreen):
-    """Containers."""
+    """Containers (all hosts) and swarm services, with restart/stop/start/rollback."""
+
+    BINDINGS = [
+        *bindings(*CONTAINER_BINDINGS),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    ContainersScreen #containers-status { height: auto; max-height: 4; color: $foreground 70%; }
+    ContainersScreen #containers-filter { display: none; height: 1; border: none; padding: 0 1; }
+    ContainersScreen #containers-filter.-shown { display: block; }
+    ContainersScreen ContainerTable { height: 1fr; }
+    ContainersScreen #services-box { display: none; height: auto; max-height: 40%; }
+    ContainersScreen #services-box.-shown { display: block; border-top: solid $secondary; }
+    ContainersScreen #services-title { color: $primary; text-style: bold; }
+    ContainersScreen ServiceTable { height: auto; max-height: 14; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot: DockerSnapshot | None = None
 
     def body(self) -> ComposeResult:
-        yield Static(Text("Containers: starting…"))
+        yield Freshness(clock=self.console().clock, id="containers-freshness")
+        yield Static(id="containers-status")
+        yield Input(
+            placeholder="filter: host, name, image, state (Esc clears)", id="containers-filter"
+        )
+        yield ContainerTable(id="containers-table")
+        yield ProgressLine(id="containers-progress")
+        with Vertical(id="services-box"):
+            yield Static(Text("Swarm services (tab: focus)"), id="services-title")
+            yield ServiceTable(id="services-table")
+
+    def on_mount(self) -> None:
+        self.query_one(ContainerTable).focus()
+        self._show_status()
+
+    # -------------------------------------------------------------- data
+
+    @survive
+    def show_state(self, state: SourceState[Any]) -> None:
+        if state.name != SOURCE:
+            return
+        self.query_one(Freshness).update_state(state)
+        snapshot = state.snapshot
+        if snapshot is not None and snapshot is not self.snapshot:
+            self.snapshot = snapshot
+            now = self.console().clock()
+            self.query_one(ContainerTable).update_containers(snapshot.containers, now)
+            managers = any(h.swarm_manager for h in snapshot.hosts)
+            self.query_one("#services-box").set_class(managers, "-shown")
+            self.query_one(ServiceTable).update_services(snapshot.services, now)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        table = self.query_one(ContainerTable)
+        snapshot = self.snapshot
+        if self.console().target.docker is None:
+            line = Text("No Docker configured for this target.")
+        elif snapshot is None:
+            line = Text("waiting for the first poll…")
+        else:
+            cs = snapshot.containers
+            line = safe_text(
+                f"{table.total_count:,} containers on {len(snapshot.hosts)} host(s),"
+                f" {table.visible_count:,} shown"
+                f"{'' if table.show_stopped else ' (stopped hidden: a)'}"
+                f" · {sum(c.state == 'running' for c in cs)} running"
+                f" · {sum(c.health == 'unhealthy' for c in cs)} unhealthy"
+                f" · {sum(c.exited_nonzero for c in cs)} exited≠0"
+                f" · CPU is % of one core"
+            )
+            filter_text = self.query_one("#containers-filter", Input).value
+            if filter_text:
+                line.append(" · filter: ")
+                line.append_text(safe_text(filter_text, max_len=40, style="bold"))
+            if snapshot.stats_failed:
+                line.append(f" · stats missing for {snapshot.stats_failed}", "italic")
+            for host in snapshot.hosts:
+                if host.error:
+                    line.append("\nhost ", "bold")
+                    line.append(sanitize(host.host, max_len=40), "bold")
+                    line.append(": " + sanitize(host.error, max_len=160) + " (last data shown)")
+        self.query_one("#containers-status", Static).update(line)
+
+    # ----------------------------------------------------------- selection
+
+    def selected_container(self) -> ContainerSummary | None:
+        item = self.query_one(ContainerTable).selected_item
+        return item if isinstance(item, ContainerSummary) else None
+
+    def selected_service(self) -> ServiceSummary | None:
+        item = self.query_one(ServiceTable).selected_item
+        return item if isinstance(item, ServiceSummary) else None
+
+    def _focused_table(self) -> KeyedTable:
+        services = self.query_one(ServiceTable)
+        return services if services.has_focus else self.query_one(ContainerTable)
+
+    def _need_container(self) -> ContainerSummary | None:
+        container = self.selected_container()
+        if container is None:
+            self.notify("Select a container first.", markup=False)
+        return container
+
+    # -------------------------------------------------------------- actions
+
+    def action_filter(self) -> None:
+        field = self.query_one("#containers-filter", Input)
+        field.add_class("-shown")
+        field.focus()
+
+    @on(Input.Changed, "#containers-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(ContainerTable).set_filter(event.value)
+        self.query_one(ServiceTable).set_filter(event.value)
+        self._show_status()
+
+    @on(Input.Submitted, "#containers-filter")
+    def _filter_done(self) -> None:
+        self.query_one(ContainerTable).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#containers-filter", Input)
+        field.value = ""
+        field.remove_class("-shown")
+        self.query_one(ContainerTable).set_filter("")
+        self.query_one(ServiceTable).set_filter("")
+        self.query_one(ContainerTable).focus()
+        self._show_status()
+
+    def action_cycle_sort(self) -> None:
+        self._focused_table().action_cycle_sort()
+
+    def action_reverse_sort(self) -> None:
+        self._focused_table().action_reverse_sort()
+
+    def action_toggle_all(self) -> None:
+        table = self.query_one(ContainerTable)
+        table.set_show_stopped(not table.show_stopped)
+        self._show_status()
+
+    def action_switch_table(self) -> None:
+        services = self.query_one(ServiceTable)
+        if services.has_focus or not self.query_one("#services-box").has_class("-shown"):
+            self.query_one(ContainerTable).focus()
+        else:
+            services.focus()
+
+    def action_details(self) -> None:
+        container = self._need_container()
+        if container is None:
+            return
+        from screens.container_detail import ContainerDetailScreen
+
+        self.app.push_screen(ContainerDetailScreen(container))
+
+    @on(KeyedTable.Activated, "#containers-table")
+    def _activated(self) -> None:
+        self.action_details()
+
+    def action_logs(self) -> None:
+        container = self._need_container()
+        if container is None:
+            return
+        from screens.container_logs import ContainerLogsScreen
+
+        self.app.push_screen(ContainerLogsScreen(container))
+
+    def _start(self, flow: Coroutine[Any, Any, Any], name: str) -> None:
+        self.console().start_action(flow, name)
+
+    def action_restart(self) -> None:
+        container = self._need_container()
+        if container is not None:
+            from console.docker_flows import restart_flow
+
+            self._start(restart_flow(self.console(), container.key), "containers.restart")
+
+    def action_stop_start(self) -> None:
+        container = self._need_container()
+        if container is not None:
+            from console.docker_flows import stop_start_flow
+
+            self._start(stop_start_flow(self.console(), container.key), "containers.stop_start")
+
+    def action_rollback(self) -> None:
+        if self.query_one(ServiceTable).has_focus:
+            service = self.selected_service()
+            if service is None:
+                self.notify("Select a service first.", markup=False)
+                return
+            self._start(self._service_rollback(service), "containers.service_rollback")
+            return
+        container = self._need_container()
+        if container is not None:
+            from console.docker_flows import rollback_flow
+
+            self._start(rollback_flow(self.console(), container.key), "containers.rollback")
+
+    async def _service_rollback(self, service: ServiceSummary) -> None:
+        from console.docker_flows import service_rollback_flow
+
+        line = self.query_one(ProgressLine)
+        label = f"Rolling back service {sanitize(service.name, max_len=60)}"
+
+        last = ["started"]
+
+        def progress(text: str) -> None:
+            last[0] = text
+            line.update_progress(label, None, text)
+
+        try:
+            await service_rollback_flow(self.console(), service.key, progress)
+        finally:
+            if line.running:  # the flow's own notification gives the outcome
+                line.finish(f"{label}: {last[0]}")
