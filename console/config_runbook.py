@@ -11,6 +11,7 @@ here, and why:
   (`--format '{{.Names}}'`), and are never substituted.
 - `env` values may be secrets: `redacted()` (what `ops-console config check` prints) and
   the previews and audit records show the variable names only.
+- A rollback is always high risk: `risk: low` on one is refused, not obeyed.
 - `key` is one plain letter or digit, never a Ctrl-chord, and never a key the console
   already uses everywhere or on the runbook screen.
 """
@@ -92,8 +93,9 @@ class RunbookActionConfig:
     timeout: float = DEFAULT_TIMEOUT
     """Seconds before the command is stopped (SIGTERM, then SIGKILL after a grace)."""
     risk: Literal["low", "high"] = "low"
-    """"low": `y` confirms; "high": the action's name is typed. Default: high for a
-    rollback, low for a command. Production targets always ask for the typed name."""
+    """"low": `y` confirms; "high": the action's name is typed. Default: low for a
+    command; a rollback is always high (`risk: low` on one is an error). Production
+    targets always ask for the typed name."""
     kind: Literal["command", "rollback"] = "command"
     """"rollback": also bound to `R` (at most one per target)."""
     key: str | None = None
@@ -223,6 +225,12 @@ def _read_action(
             join(path, "argv"),
             "with `shell: true`, argv must be exactly one string (the shell command line), "
             f"got {len(argv)} elements",
+        )
+    if kind == "rollback" and risk == "low":
+        r.report(
+            f["risk"],
+            join(path, "risk"),
+            "a rollback is always high risk (its name is typed to confirm): remove `risk: low`",
         )
     if shell and argv is not None and any(param_of(a) for a in argv):
         r.report(f["argv"], join(path, "argv"), "parameters cannot be used with `shell: true`")

@@ -6,31 +6,45 @@ only: their values may be secrets. The recheck confirms, just before running, th
 executable still resolves and the working directory exists. The execution streams
 output to the caller and returns (or raises with) the facts the audit record keeps:
 exit code or signal, duration, output counts and the last lines.
+
+The action's environment values may be secrets, and a command may print them (`env`,
+`set -x`): every output line is masked before it reaches the panel or the audit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import shlex
 import shutil
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from adapters.errors import NotFound, PermissionDenied, SourceError, SourceTimeout
 from adapters.runbook.output import OutputBatch
-from adapters.runbook.runner import GRACE, RunResult, RunSpec, run_command
+from adapters.runbook.runner import GRACE, REAP_SECONDS, RunResult, RunSpec, run_command
 from console.actions import ActionPlan, ExecResult, Risk
-from console.config_runbook import RunbookActionConfig, param_of
+from console.config_runbook import MASK, RunbookActionConfig, param_of
 from widgets.safe_text import sanitize
 
 SHELL = "/bin/sh"
 AUDIT_LINES = 20
 AUDIT_LINE_MAX = 300
 #: Slack on top of the command's own timeout and grace before the life cycle gives up:
-#: the runner stops the command itself and reports exactly how it ended.
-PLAN_SLACK = 10.0
+#: the runner stops the command itself and reports exactly how it ended. Its worst case
+#: after the timeout: the grace, two bounded reaping waits, then the grace again for the
+#: pipe to drain.
+PLAN_SLACK = 2 * REAP_SECONDS + 5.0
+#: Shorter values are not masked in output: "1", "eu" or "true" would blank out
+#: ordinary words everywhere, and are no secret anyway.
+SECRET_MIN = 4
+NOT_STARTED = "stopped by the operator before it started; nothing was run"
+
+log = logging.getLogger(__name__)
 
 OnStart = Callable[[str], None]
 OnOutput = Callable[[OutputBatch], None]
@@ -131,8 +145,26 @@ def executable_problem(argv0: str, cwd: Path | None, env: Mapping[str, str]) -> 
     return None
 
 
-def execution_facts(result: RunResult) -> dict[str, Any]:
-    """What the audit record keeps of a run: small, bounded, inert text only."""
+Mask = Callable[[str], str]
+
+
+def secret_masker(env: Mapping[str, str]) -> Mask:
+    """A function that replaces every env value of `SECRET_MIN`+ characters in a line
+    with `MASK`. The longest values first: a secret that holds another is masked whole."""
+    secrets = sorted({v for v in env.values() if len(v) >= SECRET_MIN}, key=len, reverse=True)
+    if not secrets:
+        return lambda line: line
+    pattern = re.compile("|".join(re.escape(v) for v in secrets))
+    return lambda line: pattern.sub(MASK, line)
+
+
+def execution_facts(result: RunResult, mask: Mask | None = None) -> dict[str, Any]:
+    """What the audit record keeps of a run: small, bounded, inert text only.
+
+    `mask` hides secrets in the last lines, before they are cut to length (a cut secret
+    would no longer match).
+    """
+    masked = (mask(line) for line in result.last_lines) if mask else result.last_lines
     return {
         "status": result.status,
         "exit_code": result.exit_code,
@@ -141,8 +173,23 @@ def execution_facts(result: RunResult) -> dict[str, Any]:
         "escalated_to_sigkill": result.escalated,
         "output_lines": result.lines,
         "output_bytes": result.bytes,
-        "last_lines": [sanitize(line, max_len=AUDIT_LINE_MAX) for line in result.last_lines],
+        "last_lines": [sanitize(line, max_len=AUDIT_LINE_MAX) for line in masked],
     }
+
+
+def _guarded(name: str, callback: Callable[..., None] | None) -> Callable[..., None]:
+    """`callback`, but a failure in it (the screen's panel) is logged, never raised: the
+    command must still run, and its real result be audited."""
+
+    def call(*args: Any) -> None:
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("runbook %s callback failed", name)
+
+    return call
 
 
 def runbook_plan(
@@ -167,21 +214,35 @@ def runbook_plan(
     async def recheck() -> str | None:
         return executable_problem(run_argv[0], action.cwd, env)
 
+    mask = secret_masker(env)
+    started = _guarded("start", on_start)
+    finished = _guarded("result", on_result)
+
+    def show(batch: OutputBatch) -> None:
+        if on_output is not None:
+            on_output(replace(batch, lines=tuple(mask(line) for line in batch.lines)))
+
     async def execute() -> ExecResult:
-        if on_start is not None:
-            on_start(preview)
-        result = await run_command(spec, on_output=on_output, cancel=cancel)
-        if on_result is not None:
-            on_result(result)
+        if cancel is not None and cancel.is_set():
+            # ctrl+c came while the recheck ran: honour it, do not start and kill.
+            stopped = RunbookStopped(NOT_STARTED)
+            stopped.audit_execution = {"status": "not-started"}  # type: ignore[attr-defined]
+            raise stopped
+        started(preview)
+        output = show if on_output is not None else None
+        result = await run_command(spec, on_output=output, cancel=cancel)
+        finished(result)
         message = result.describe(action.timeout, grace)
-        facts = execution_facts(result)
+        facts = execution_facts(result, mask)
         if result.succeeded:
             return ExecResult(f"{action.name}: {message}", facts)
         error = _ERRORS[result.status](message)
         error.audit_execution = facts  # type: ignore[attr-defined]
         raise error
 
-    risk = Risk.HIGH if action.risk == "high" else Risk.LOW
+    # A rollback is high risk whatever the file says (the config refuses `risk: low`).
+    high = action.risk == "high" or action.kind == "rollback"
+    risk = Risk.HIGH if high else Risk.LOW
     env_names = ", ".join(action.env_names)
     details: list[tuple[str, str]] = []
     if action.description:
@@ -216,5 +277,5 @@ def runbook_plan(
         risk=risk,
         confirm_token=(target if production else action.name) if risk is Risk.HIGH else None,
         params=params,
-        timeout=action.timeout + grace + PLAN_SLACK,
+        timeout=action.timeout + 2 * grace + PLAN_SLACK,
     )

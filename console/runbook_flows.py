@@ -3,19 +3,23 @@
 A flow runs as the app's one running action (`OpsConsoleApp.start_action`) with a cancel
 event: the first ctrl+c sets it and the runner stops the command (SIGTERM, then SIGKILL
 after the grace period) and reports how it ended; a second ctrl+c cancels the flow,
-which kills the process group at once. Output goes to an `OutputSink` (the runbook
-screen's panel); with none given, the flow opens the runbook screen and uses its panel.
+which kills the process group at once (the panel then says so). Output goes to an
+`OutputSink` (the runbook screen's panel); with none given, the flow opens the runbook
+screen and uses its panel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from adapters.runbook.output import OutputBatch
 from console.config_runbook import RunbookActionConfig
 from console.runbook_actions import MissingParameter, action_id, runbook_plan, substitute
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from console.actions import ActionOutcome
@@ -62,20 +66,48 @@ async def run_action_flow(
         return None
     if sink is None:
         sink = await _runbook_panel(app)
+    started: list[str] = []
+
+    def begin(command: str) -> None:
+        started.append(command)
+        if sink is not None:
+            sink.begin(command)
+
     plan = runbook_plan(
         action,
         argv,
         target=app.target.name,
         production=app.target.production,
         selection=values,
-        on_start=sink.begin if sink else None,
+        on_start=begin,
         on_output=sink.add_batch if sink else None,
         cancel=cancel if cancel is not None else app.action_cancel,
     )
-    outcome = await app.run_plan(plan)
+    try:
+        outcome = await app.run_plan(plan)
+    except asyncio.CancelledError:
+        # A second ctrl+c (or quitting): the runner SIGKILLs the group; without a last
+        # word the panel would say "running…" forever.
+        if sink is not None:
+            message = (
+                "killed (SIGKILL) by a second ctrl+c"
+                if started
+                else "interrupted by a second ctrl+c before it started; nothing was run"
+            )
+            _finish(sink, message, False)
+        raise
     if sink is not None and outcome.status != "cancelled":
-        sink.finish(outcome.message, outcome.succeeded)
+        _finish(sink, outcome.message, outcome.succeeded)
     return outcome
+
+
+def _finish(sink: OutputSink, message: str, ok: bool) -> None:
+    # The panel may be gone (the screen rebuilt meanwhile): the outcome is audited and
+    # notified already, so losing the panel line must not end the flow with an error.
+    try:
+        sink.finish(message, ok)
+    except Exception:
+        log.exception("the runbook output panel could not show the result")
 
 
 def start_runbook_action(

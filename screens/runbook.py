@@ -55,8 +55,12 @@ class RunbookScreen(ConsoleScreen):
     """
 
     def reset_for_target(self) -> None:
+        # The base starts again from the class bindings: the previous target's action
+        # keys are dropped here, and only the new target's are bound.
         super().reset_for_target()
         self._bind_action_keys()
+        if self.is_attached:
+            self._warn_skipped_keys()
 
     def _bind_action_keys(self) -> None:
         """Each action's own `key` runs it here (not a keymap id: it is per target).
@@ -80,39 +84,31 @@ class RunbookScreen(ConsoleScreen):
             )
 
     def body(self) -> ComposeResult:
-        yield Static(id="runbook-title")
-        yield RunbookList(id="runbook-list")
-        yield Static(id="runbook-empty")
-        yield CommandOutput(id="runbook-output")
-
-    def on_mount(self) -> None:
+        # Built from the target at compose time, not on mount: a `:target` switch
+        # recomposes this screen, and it must then show the new target's actions.
         target = self.console().target
         actions = target.runbook
-        rows = [
-            RunbookRow(
-                name=a.name,
-                kind=a.kind,
-                risk=a.risk,
-                key=a.key,
-                description=a.description,
-                params=tuple(p for p in a.params if p != "target"),
-            )
-            for a in actions
-        ]
-        self.query_one(RunbookList).set_rows(rows)
         title = f"Runbook · target {target.name} · {len(actions)} action"
         title += "" if len(actions) == 1 else "s"
         if actions:
             title += " · enter runs the selected one"
-        self.query_one("#runbook-title", Static).update(safe_text(title))
-        empty = self.query_one("#runbook-empty", Static)
-        if actions:
-            empty.display = False
-            self.query_one(RunbookList).display = True
-        else:
-            empty.update(Text(EMPTY_HINT.format(target=target.name)))
-            self.query_one(RunbookList).display = False
-            self.query_one(CommandOutput).display = False
+        yield Static(safe_text(title), id="runbook-title")
+        listing = RunbookList(rows=[_row(a) for a in actions], id="runbook-list")
+        listing.display = bool(actions)
+        yield listing
+        empty = Static(
+            Text("" if actions else EMPTY_HINT.format(target=target.name)), id="runbook-empty"
+        )
+        empty.display = not actions
+        yield empty
+        output = CommandOutput(id="runbook-output")
+        output.display = bool(actions)
+        yield output
+
+    def on_mount(self) -> None:
+        self._warn_skipped_keys()
+
+    def _warn_skipped_keys(self) -> None:
         if self.skipped_keys:
             self.notify(
                 "Runbook keys taken by the keymap, not bound here: " + ", ".join(self.skipped_keys),
@@ -155,11 +151,29 @@ class RunbookScreen(ConsoleScreen):
         from console.runbook_flows import find_action
 
         action = find_action(self.console(), name)
-        if action is not None:
-            self.query_one(RunbookList).select(name)
-            self._run(action)
+        if action is None:
+            # A key bound for another target (a binding that outlived a switch).
+            self.notify(
+                f"No runbook action {name} on target {self.console().target.name}.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.query_one(RunbookList).select(name)
+        self._run(action)
 
     def _run(self, action: RunbookActionConfig) -> None:
         from console.runbook_flows import start_runbook_action
 
         start_runbook_action(self.console(), action, {}, self.output_panel())
+
+
+def _row(action: RunbookActionConfig) -> RunbookRow:
+    return RunbookRow(
+        name=action.name,
+        kind=action.kind,
+        risk="high" if action.kind == "rollback" else action.risk,
+        key=action.key,
+        description=action.description,
+        params=tuple(p for p in action.params if p != "target"),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from console.arming import ArmState
 from console.audit import AuditLog
 from console.config_runbook import RunbookActionConfig
 from console.operator import OperatorContext
-from console.runbook_actions import runbook_plan
+from console.runbook_actions import runbook_plan, secret_masker
 
 OPERATOR = OperatorContext(user="oncall", sudo_user=None, ssh_client=None, hostname="h", pid=1)
 pytestmark = pytest.mark.timeout(60)
@@ -43,15 +44,23 @@ async def run(
     cancel: asyncio.Event | None = None,
     grace: float = 1.0,
     shown: list[str] | None = None,
+    on_output: Callable[[OutputBatch], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ):
     log = AuditLog(tmp_path / "audit.jsonl")
 
-    def on_output(batch: OutputBatch) -> None:
+    def show(batch: OutputBatch) -> None:
         if shown is not None:
             shown.extend(batch.lines)
 
     plan = runbook_plan(
-        action, argv or action.argv, target="t", on_output=on_output, cancel=cancel, grace=grace
+        action,
+        argv or action.argv,
+        target="t",
+        on_output=on_output or show,
+        on_start=on_start,
+        cancel=cancel,
+        grace=grace,
     )
     outcome = await run_action(
         plan, confirm=confirm, audit=log, operator=OPERATOR, read_only=read_only, arm=None
@@ -211,3 +220,71 @@ async def test_production_disarmed_refuses(tmp_path: Path) -> None:
         arm=ArmState(production=True),
     )
     assert outcome.status == "refused-disarmed"
+
+
+async def test_ctrl_c_before_the_start_runs_nothing(tmp_path: Path) -> None:
+    """ctrl+c pressed while the recheck ran: the event is set when execute begins."""
+    marker = tmp_path / "ran"
+    action = RunbookActionConfig(name="touch", argv=("touch", str(marker)))
+    cancel = asyncio.Event()
+    cancel.set()
+    started: list[str] = []
+    outcome, (record,) = await run(tmp_path, action, cancel=cancel, on_start=started.append)
+    assert not marker.exists() and not started
+    assert outcome.status == "failed"
+    assert "before it started; nothing was run" in outcome.message
+    assert record["execution"] == {"status": "not-started"}
+    assert "nothing was run" in record["error"]
+
+
+def test_a_rollback_is_high_risk_even_if_built_low() -> None:
+    """The config refuses `risk: low` on a rollback; the plan does not trust it either."""
+    action = RunbookActionConfig(name="undo", argv=("true",), kind="rollback", risk="low")
+    plan = runbook_plan(action, action.argv, target="t")
+    assert plan.risk is Risk.HIGH and plan.confirm_token == "undo"
+
+
+async def test_a_failing_panel_does_not_fail_a_successful_command(tmp_path: Path) -> None:
+    calls = 0
+
+    def panel(batch: OutputBatch) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("panel detached")
+
+    def begin(command: str) -> None:
+        raise RuntimeError("no panel to begin on")
+
+    action = RunbookActionConfig(
+        name="ok", argv=("sh", "-c", "echo one; sleep 0.5; echo two; exit 0")
+    )
+    outcome, (record,) = await run(tmp_path, action, on_output=panel, on_start=begin)
+    assert calls >= 1
+    assert outcome.succeeded, outcome
+    assert record["outcome"] == "succeeded" and "unexpected" not in (record["error"] or "")
+    assert record["execution"]["exit_code"] == 0
+    assert record["execution"]["last_lines"] == ["one", "two"]
+
+
+async def test_env_secrets_are_masked_in_the_panel_and_the_audit(tmp_path: Path) -> None:
+    action = RunbookActionConfig(
+        name="leak",
+        argv=("sh", "-c", "echo token=$TOKEN; echo short=$S; echo got $TOKEN here"),
+        env=(("TOKEN", "s3cr3t-value"), ("S", "ab")),
+    )
+    shown: list[str] = []
+    outcome, (record,) = await run(tmp_path, action, shown=shown)
+    assert outcome.succeeded
+    assert shown == ["token=********", "short=ab", "got ******** here"]
+    # "token=" lines are also caught by the audit's own redaction; "got … here" only by
+    # the runbook's masking.
+    assert record["execution"]["last_lines"][1:] == ["short=ab", "got ******** here"]
+    assert "s3cr3t-value" not in (tmp_path / "audit.jsonl").read_text()
+    assert "s3cr3t-value" not in outcome.message
+
+
+def test_masking_takes_the_longest_secret_first() -> None:
+    mask = secret_masker({"A": "abcd", "B": "abcdefgh", "C": "x"})
+    assert mask("abcdefgh abcd x") == "******** ******** x"
+    assert secret_masker({})("abcd") == "abcd"

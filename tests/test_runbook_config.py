@@ -109,6 +109,10 @@ def test_env_values_are_masked_in_render_config(tmp_path: Path) -> None:
             "only one rollback action per target",
         ),
         ("- just-a-string", "expected a mapping of action settings"),
+        (
+            "- name: a\n  argv: [x]\n  kind: rollback\n  risk: low",
+            "a rollback is always high risk (its name is typed to confirm)",
+        ),
     ],
 )
 def test_config_errors(tmp_path: Path, runbook: str, expected: str) -> None:
@@ -191,3 +195,8 @@ def test_rendered_config_reads_back(tmp_path: Path) -> None:
 
 def _fields(action: RunbookActionConfig) -> dict:
     return {f.name: getattr(action, f.name) for f in fields(RunbookActionConfig)}
+
+
+def test_a_rollback_may_say_risk_high(tmp_path: Path) -> None:
+    (action,) = load(tmp_path, "- name: a\n  argv: [x]\n  kind: rollback\n  risk: high")
+    assert action.kind == "rollback" and action.risk == "high"

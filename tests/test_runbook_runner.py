@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import signal
 import sys
 import time
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from adapters.runbook.output import OutputBatch, OutputCapture
-from adapters.runbook.runner import RunSpec, run_command
+from adapters.runbook.runner import RunSpec, _signal_group, group_members, run_command
 
 PY = sys.executable
 MB = 1024 * 1024
@@ -264,3 +266,180 @@ def test_runner_imports_no_textual_or_rich() -> None:
     ).stdout
     loaded = set(out.strip().split(","))
     assert "textual" not in loaded and "rich" not in loaded, loaded & {"textual", "rich"}
+
+
+async def _wait_dead(pid: int, seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while pid_alive(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return not pid_alive(pid)
+
+
+def _kill_leftover(pidfile: Path) -> None:
+    """The test's own leftover, if the runner failed to stop it."""
+    if pidfile.exists() and pidfile.read_text().strip():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+async def test_a_group_member_ignoring_sigterm_is_killed_when_the_leader_obeys(
+    tmp_path: Path,
+) -> None:
+    """The leader exits on SIGTERM; a child that ignores it (and let go of the pipe)
+    must still get SIGKILL after the grace, not be left running."""
+    pidfile = tmp_path / "pid"
+    script = (
+        "(trap '' TERM; exec sleep 30) >/dev/null 2>&1 & "
+        f"echo $! > {pidfile}; "
+        "trap 'exit 0' TERM; while :; do sleep .1; done"
+    )
+    try:
+        started = time.monotonic()
+        result = await run_command(spec("bash", "-c", script, timeout=1.0, grace=1.0))
+        elapsed = time.monotonic() - started
+        sleeper = int(pidfile.read_text())
+        assert await _wait_dead(sleeper), "the SIGTERM-ignoring child survived"
+        assert result.status == "timeout" and result.escalated
+        assert result.exit_code == 0 and result.signal is None  # the leader obeyed
+        text = result.describe(1.0, 1.0)
+        assert "exit 0 after SIGTERM" in text and "SIGKILL" in text, text
+        assert "None" not in text
+        assert 1.9 <= elapsed < 6.0, elapsed
+    finally:
+        _kill_leftover(pidfile)
+
+
+async def test_timeout_describes_how_it_stopped() -> None:
+    result = await run_command(spec("sleep", "30", timeout=0.3, grace=2.0))
+    assert result.describe(0.3, 2.0).startswith("timed out after 0.3 s: stopped by SIGTERM")
+    trapped = await run_command(
+        spec("bash", "-c", "trap 'exit 3' TERM; while :; do sleep .1; done", timeout=0.3)
+    )
+    assert trapped.status == "timeout" and not trapped.escalated
+    assert "timed out after 0.3 s: exit 3 after SIGTERM" in trapped.describe(0.3, 1.0)
+
+
+async def test_background_processes_left_after_a_normal_exit_are_reported(
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "pid"
+    try:
+        result = await run_command(
+            spec("sh", "-c", f"sleep 30 >/dev/null 2>&1 & echo $! > {pidfile}; echo done")
+        )
+        assert result.status == "succeeded" and result.last_lines == ("done",)
+        assert pid_alive(int(pidfile.read_text()))  # reported, not killed silently
+        assert "1 background process still running in the command's group" in (result.detail or "")
+        assert "still running" in result.describe(20, 1)
+    finally:
+        _kill_leftover(pidfile)
+
+
+async def test_no_leftover_note_when_the_group_is_empty() -> None:
+    # The background job ends before the leader does: nothing is left, nothing said.
+    result = await run_command(spec("sh", "-c", "sleep 0.1 & wait; echo ok"))
+    assert result.succeeded and result.detail is None
+
+
+async def test_a_failing_output_callback_does_not_end_the_run() -> None:
+    calls = 0
+    shown: list[str] = []
+
+    def on_output(batch: OutputBatch) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the panel is gone")
+        shown.extend(batch.lines)
+
+    result = await run_command(
+        spec("sh", "-c", "echo first; sleep 0.6; echo second; exit 5"),
+        on_output=on_output,
+        flush_interval=0.1,
+    )
+    assert result.status == "failed" and result.exit_code == 5
+    assert result.last_lines == ("first", "second")
+    assert calls >= 2 and shown == ["second"]  # later batches still delivered
+
+
+async def test_the_final_batch_callback_failing_is_not_raised() -> None:
+    def on_output(batch: OutputBatch) -> None:
+        raise RuntimeError("boom")
+
+    # Fast enough that the only batch is the final one, delivered after the exit.
+    result = await run_command(spec("echo", "hi"), on_output=on_output, flush_interval=30)
+    assert result.succeeded and result.last_lines == ("hi",)
+
+
+async def test_output_is_read_when_the_pipe_fd_is_above_1024() -> None:
+    """`select.select` cannot watch fd >= 1024; a busy console may have that many open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the fd limit ({hard}) is too low to push the pipe past 1024")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    fillers: list[int] = []
+    try:
+        probe = os.open(os.devnull, os.O_RDONLY)
+        fillers.append(probe)
+        while fillers[-1] < 1030:
+            fillers.append(os.open(os.devnull, os.O_RDONLY))
+        result = await run_command(spec("sh", "-c", "echo high; echo fd", timeout=10))
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert result.succeeded and result.last_lines == ("high", "fd")
+    assert result.detail is None  # read to its end, not given up on
+
+
+def test_a_refused_group_signal_is_reported_not_swallowed() -> None:
+    """A group whose members run as another user (root under sudo): the kernel says
+    EPERM. A forked child turned `nobody` checks a root-owned group."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to check as another user")
+    import subprocess
+
+    root_group = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    read_fd, write_fd = os.pipe()
+    try:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the fork
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                refusal = _signal_group(root_group.pid, signal.SIGTERM)
+                members = group_members(root_group.pid)
+                os.write(write_fd, f"{refusal}\n{members}\n".encode())
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        os.waitpid(child, 0)
+        with os.fdopen(read_fd) as f:
+            refusal, members = f.read().splitlines()
+        assert "SIGTERM to the command's process group was refused (permission denied" in refusal
+        assert members in ("1", "None")  # alive either way, never "gone"
+        assert root_group.poll() is None  # the refusal was real
+    finally:
+        root_group.kill()
+        root_group.wait()
+
+
+def test_describe_a_command_that_could_not_be_reaped() -> None:
+    """A process stuck in the kernel cannot be produced on demand: the wording only."""
+    from adapters.runbook.runner import RunResult
+
+    stuck = RunResult(
+        status="timeout",
+        argv0="mount",
+        exit_code=None,
+        signal=None,
+        duration=12.0,
+        lines=0,
+        bytes=0,
+        last_lines=(),
+        escalated=True,
+        detail="the command (pid 42) could not be reaped",
+    )
+    text = stuck.describe(5, 2)
+    assert text.startswith("timed out after 5 s: SIGKILL sent after 2 s grace")
+    assert "could not be reaped" in text and "None" not in text

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -334,7 +337,7 @@ async def test_started_from_another_screen_shows_output_on_the_runbook_screen(
 
     app = runbook_app(
         tmp_path,
-        [{"name": "undo", "argv": ["echo", "rolled back"], "kind": "rollback", "risk": "low"}],
+        [{"name": "undo", "argv": ["echo", "rolled back"], "kind": "rollback"}],
     )
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
@@ -348,7 +351,7 @@ async def test_started_from_another_screen_shows_output_on_the_runbook_screen(
         # The same through the key: `R` on the dashboard, which has no rollback of its own.
         await pilot.press("1", "R")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
-        await pilot.press("y")
+        await pilot.press(*"undo", "enter")  # a rollback: its name is typed
         await wait_until(lambda: not app.action_running, what="the run")
         await pilot.pause()
         assert isinstance(app.screen, RunbookScreen)
@@ -389,4 +392,137 @@ async def test_renders_at_small_sizes_and_help_lists_keys(tmp_path: Path) -> Non
         )
         assert help_screen is not None
         await pilot.press("escape")
+        assert not app.internal_errors
+
+
+async def test_env_secret_never_reaches_the_panel_or_the_audit(tmp_path: Path) -> None:
+    app = runbook_app(
+        tmp_path,
+        [
+            {
+                "name": "leaky",
+                "argv": ["sh", "-c", "echo token=$TOKEN; echo plain $TOKEN"],
+                "env": {"TOKEN": "s3cr3t-value"},
+            }
+        ],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the run")
+        await pilot.pause()
+        lines = list(panel(app).log_view.lines)
+        assert lines == ["token=********", "plain ********"]
+        assert "s3cr3t-value" not in app.export_screenshot()
+        (record,) = app.audit.recent()
+        assert record.outcome == "succeeded"
+    assert "s3cr3t-value" not in (tmp_path / "audit.jsonl").read_text()
+
+
+async def test_a_second_ctrl_c_kills_and_the_panel_says_so(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    app = runbook_app(
+        tmp_path,
+        [
+            {
+                "name": "stubborn",
+                # `$$$$`: the config reads `$$` as a literal `$`.
+                "argv": ["sh", "-c", f"trap '' TERM; echo $$$$ > {pidfile}; sleep 60"],
+            }
+        ],
+    )
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            await open_runbook(app, pilot)
+            await pilot.press("enter")
+            await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+            await pilot.press("y")
+            await wait_until(lambda: pidfile.exists() and pidfile.read_text(), what="the start")
+            await pilot.press("ctrl+c")  # SIGTERM: ignored, the grace (5 s) begins
+            await pilot.pause(0.3)
+            assert app.action_running
+            started = time.monotonic()
+            await pilot.press("ctrl+c")  # SIGKILL now
+            await wait_until(lambda: not app.action_running, what="the kill")
+            assert time.monotonic() - started < 3.0
+            await pilot.pause()
+            assert "killed (SIGKILL) by a second ctrl+c" in status_text(app)
+            assert panel(app).has_class("-failed") and not panel(app).running
+            (record,) = app.audit.recent()
+            assert record.outcome == "failed" and record.error == "interrupted by operator"
+            shell = int(pidfile.read_text())
+            await wait_until(lambda: not Path(f"/proc/{shell}").exists() or _zombie(shell))
+    finally:
+        if pidfile.exists() and pidfile.read_text().strip():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+async def test_a_detached_panel_ignores_late_output() -> None:
+    """The screen may be rebuilt while a command runs: late calls must not raise."""
+    app = PanelApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        out = app.query_one(CommandOutput)
+        out.begin("seq")
+        await out.remove()
+        await pilot.pause()
+        out.add_batch(OutputBatch(("late",), 0, 1, 5))
+        out.finish("exit 0", True)
+        out.begin("again")
+        assert out.running  # the state of the run it saw begin, untouched since
+
+
+async def test_target_switch_refreshes_the_list_and_the_keys(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "refresh": 0.5,
+                "audit_log": str(tmp_path / "audit.jsonl"),
+                "log_file": str(tmp_path / "console.log"),
+                "targets": {
+                    "t": {"runbook": [{"name": "old-one", "argv": ["true"], "key": "o"}]},
+                    "u": {
+                        "runbook": [
+                            {"name": "new-one", "argv": ["true"], "key": "n"},
+                            {"name": "new-two", "argv": ["true"]},
+                        ]
+                    },
+                },
+            }
+        )
+    )
+    app = OpsConsoleApp(load_config(path), "t", autostart=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_runbook(app, pilot)
+        assert [r.name for r in screen.query_one(RunbookList).rows] == ["old-one"]
+        await pilot.press("colon", *"target u", "enter")
+        await wait_until(lambda: app.target.name == "u", what="the switch")
+        await wait_until(
+            lambda: [r.name for r in app.screen.query_one(RunbookList).rows]
+            == ["new-one", "new-two"],
+            what="the new target's actions",
+        )
+        title = str(app.screen.query_one("#runbook-title").render())
+        assert "target u" in title and "2 actions" in title
+        await pilot.press("o")  # the old target's key: nothing to run here
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmScreen) and not app.action_running
+        await pilot.press("n")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the dialog",
+        )
+        assert dialog.plan.action == "runbook.new-one" and dialog.plan.target == "u"
+        await pilot.press("n")
+        await wait_until(lambda: not app.action_running, what="the cancel")
         assert not app.internal_errors

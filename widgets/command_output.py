@@ -76,6 +76,8 @@ class CommandOutput(Widget):
 
     def begin(self, command: str) -> None:
         """A command starts: clear the panel and show exactly what runs."""
+        if not self.is_attached:
+            return  # the screen was rebuilt (target switch) while the command ran
         self.running = True
         self.total_lines = self.total_bytes = 0
         self.set_classes("-running")
@@ -87,6 +89,8 @@ class CommandOutput(Widget):
 
     def add_batch(self, batch: OutputBatch) -> None:
         """New output lines; a flood shows how many lines were skipped between batches."""
+        if not self.is_attached:
+            return
         lines: list[str] = []
         if batch.skipped:
             lines.append(f"… {batch.skipped:,} lines not shown (output too fast) …")
@@ -101,6 +105,8 @@ class CommandOutput(Widget):
 
     def finish(self, message: str, ok: bool) -> None:
         """The command ended (or never started): the result line."""
+        if not self.is_attached:
+            return
         self.running = False
         self.set_classes("-ok" if ok else "-failed")
         self._status(message)

@@ -56,9 +56,9 @@ class RunbookList(Widget, can_focus=True):
 
     cursor: reactive[int] = reactive(0)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, rows: Sequence[RunbookRow] = (), id: str | None = None) -> None:
         super().__init__(id=id)
-        self.rows: tuple[RunbookRow, ...] = ()
+        self.rows: tuple[RunbookRow, ...] = tuple(rows)
 
     def set_rows(self, rows: Sequence[RunbookRow]) -> None:
         """Show `rows`, keeping the cursor on the same action name when it is still there."""

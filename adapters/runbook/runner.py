@@ -11,8 +11,14 @@
   the screen, and while it did, a fast command sat blocked on a full 64 KB pipe (a
   100,000-line flood took 3-4 times as long as to /dev/null). The thread blocks in
   `read` without the GIL and drains the pipe (grown to 1 MB) as fast as it fills.
-- Timeout or cancel: SIGTERM to the group, then SIGKILL after `grace` seconds.
+- Timeout or cancel: SIGTERM to the group, then SIGKILL to the group after `grace`
+  seconds if the leader *or any other member* is still there (a child that ignores
+  SIGTERM outlives a leader that obeys it). Every wait is bounded: a process stuck in
+  the kernel is reported as not reaped instead of hanging the console.
+- After a normal exit, members of the group still running (daemons started by the
+  command) are left alone but counted in the result's detail.
 - Cancelling the coroutine itself (the app gave up waiting) kills the group at once.
+- A signal the kernel refuses (a member running as root under sudo) is reported.
 - A command that cannot be started (not found, not executable, cwd missing) is a result,
   not an exception.
 """
@@ -22,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
-import select
+import selectors
 import signal
 import threading
 import time
@@ -33,6 +40,8 @@ from pathlib import Path
 from typing import Literal
 
 from adapters.runbook.output import OutputBatch, OutputCapture
+
+log = logging.getLogger(__name__)
 
 Status = Literal[
     "succeeded", "failed", "killed", "timeout", "cancelled", "not-found", "not-executable"
@@ -46,6 +55,10 @@ LAST_LINES = 20
 #: After the command exits, how long a background child may keep the pipe open before
 #: we stop reading (a daemon started without closing its stdout would block us forever).
 DRAIN_SECONDS = 2.0
+#: How long to wait for the kernel to take a SIGKILLed process away: a process in an
+#: uninterruptible sleep (a dead NFS mount) cannot die until it leaves it.
+REAP_SECONDS = 5.0
+GROUP_POLL = 0.1
 
 OnOutput = Callable[[OutputBatch], None]
 
@@ -94,7 +107,6 @@ class RunResult:
         """One line for the operator and the audit log."""
         took = f"{self.duration:.1f} s"
         counts = f"{self.lines:,} lines, {self.bytes:,} bytes of output"
-        end = f"killed by SIGKILL after {grace:g} s grace" if self.escalated else ""
         match self.status:
             case "succeeded":
                 text = f"exit 0 after {took} ({counts})"
@@ -103,12 +115,9 @@ class RunResult:
             case "killed":
                 text = f"killed by {self.signal} after {took} ({counts})"
             case "timeout":
-                how = end or f"stopped by {self.signal}"
-                text = f"timed out after {timeout:g} s: {how} ({counts})"
+                text = f"timed out after {timeout:g} s: {self._how_stopped(grace)} ({counts})"
             case "cancelled":
-                how = end or f"stopped by {self.signal}"
-                if self.signal is None and self.exit_code is not None:
-                    how = f"exit {self.exit_code} after SIGTERM"
+                how = self._how_stopped(grace)
                 text = f"stopped by the operator after {took}: {how} ({counts})"
             case "not-found" if self.detail:
                 return f"cannot start {self.argv0}: {self.detail}"
@@ -122,6 +131,23 @@ class RunResult:
             text += f" ({self.detail})"
         return text
 
+    def _how_stopped(self, grace: float) -> str:
+        """How a command we stopped (timeout, cancel) ended, SIGKILL called out."""
+        killed = f"killed by SIGKILL after {grace:g} s grace"
+        if self.escalated and self.signal == "SIGKILL":
+            return killed
+        if self.signal is not None:
+            how = f"stopped by {self.signal}"
+        elif self.exit_code is not None:
+            how = f"exit {self.exit_code} after SIGTERM"
+        else:
+            # Never reaped (stuck in the kernel): the detail says so.
+            return f"SIGKILL sent after {grace:g} s grace" if self.escalated else "SIGTERM sent"
+        if self.escalated:
+            # The leader obeyed SIGTERM, something else in its group did not.
+            how += f"; the rest of its group {killed}"
+        return how
+
 
 def _signal_name(returncode: int) -> str:
     try:
@@ -130,10 +156,74 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def _kill_group(pid: int, sig: signal.Signals) -> None:
-    # The group may be gone already (everyone exited): that is the goal, not an error.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
+def _signal_group(pgid: int, sig: signal.Signals) -> str | None:
+    """Send `sig` to the group; a refusal as text (None when sent or nobody is left)."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return None  # everyone exited already: that is the goal, not an error
+    except PermissionError:
+        # Every member left runs as another user (a root child under sudo).
+        return (
+            f"{sig.name} to the command's process group was refused (permission denied: "
+            "a process of it runs as another user, e.g. under sudo)"
+        )
+    return None
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal the group where no result can carry a refusal: log it instead."""
+    problem = _signal_group(pgid, sig)
+    if problem:
+        log.warning("runbook command group %d: %s", pgid, problem)
+
+
+def group_members(pgid: int) -> int | None:
+    """How many live processes are in group `pgid`: 0 once it is gone.
+
+    None: alive, but how many is unknown (no /proc, or its members are hidden from us).
+    Zombies do not count: where PID 1 does not reap orphans (containers) they stay in
+    the group forever, yet they are dead.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return 0
+    except PermissionError:
+        hidden = True  # someone else's processes: alive, maybe invisible in /proc
+    else:
+        hidden = False
+    count = _proc_group_count(pgid)
+    if count is None or (count == 0 and hidden):
+        return None
+    return count
+
+
+def _proc_group_count(pgid: int) -> int | None:
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    count = 0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # exited meanwhile
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) >= 3 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            count += 1
+    return count
+
+
+def _processes(count: int | None) -> str:
+    if count is None:
+        return "background processes"
+    return f"{count} background process" + ("" if count == 1 else "es")
 
 
 def _start_failure(err: OSError, spec: RunSpec, started: float) -> RunResult:
@@ -203,27 +293,37 @@ async def run_command(
     lock = threading.Lock()
     reader = _PipeReader(read_fd, capture, lock, asyncio.get_running_loop())
     reader.start()
-    flusher = asyncio.create_task(_flush_periodically(capture, lock, on_output, flush_interval))
+    deliver = _Deliver(on_output)
+    flusher = asyncio.create_task(_flush_periodically(capture, lock, deliver, flush_interval))
     stopped_by: Literal["timeout", "cancelled"] | None = None
-    escalated = False
-    detail: str | None = None
+    stop = _Stop()
     try:
         stopped_by = await _wait(proc, spec.timeout, cancel)
         if stopped_by is not None:
-            escalated = await _terminate(proc, spec.grace)
+            stop = await _terminate(proc, spec.grace)
         if not await _drain(reader, DRAIN_SECONDS if stopped_by is None else spec.grace):
-            detail = "a background process kept the output open; stopped reading"
+            stop.notes.append("a background process kept the output open; stopped reading")
             if stopped_by is not None:
                 _kill_group(proc.pid, signal.SIGKILL)
+        if stopped_by is None:
+            # Daemons the command started are not ours to kill, but the operator must
+            # know they are there.
+            left = await asyncio.to_thread(group_members, proc.pid)
+            if left != 0:
+                stop.notes.append(
+                    f"{_processes(left)} still running in the command's group "
+                    "(not stopped by the console)"
+                )
     except asyncio.CancelledError:
         _kill_group(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         reader.stop()
         flusher.cancel()
-        # Reap the child so it does not linger as a zombie; it is dying by SIGKILL.
+        # Reap the child so it does not linger as a zombie; it is dying by SIGKILL, but
+        # one stuck in the kernel must not hold the cancel up.
         with contextlib.suppress(BaseException):
-            await asyncio.shield(proc.wait())
+            await asyncio.wait_for(asyncio.shield(proc.wait()), REAP_SECONDS)
         raise
     finally:
         flusher.cancel()
@@ -233,11 +333,12 @@ async def run_command(
     with lock:
         capture.close()
         batch = capture.take_batch() if on_output is not None else None
-    if on_output is not None and batch is not None:
-        on_output(batch)
+    if batch is not None:
+        deliver(batch)
+    detail = "; ".join(stop.notes) or None
     with lock:
         return _result(
-            spec, proc.returncode, stopped_by, escalated, detail, duration, capture, last_lines
+            spec, proc.returncode, stopped_by, stop.escalated, detail, duration, capture, last_lines
         )
 
 
@@ -310,10 +411,13 @@ class _PipeReader(threading.Thread):
         self._halt.set()
 
     def run(self) -> None:
+        # `selectors`, not `select.select`: a console with many open files can hand the
+        # pipe an fd number above 1024, which `select` cannot watch.
+        selector = selectors.DefaultSelector()
         try:
+            selector.register(self.fd, selectors.EVENT_READ)
             while not self._halt.is_set():
-                ready, _, _ = select.select([self.fd], [], [], 0.1)
-                if not ready:
+                if not selector.select(0.1):
                     continue
                 chunk = os.read(self.fd, READ_CHUNK)
                 if not chunk:
@@ -328,23 +432,43 @@ class _PipeReader(threading.Thread):
         except OSError:
             return  # the pipe broke: what was read is kept, the result says how it ended
         finally:
+            selector.close()
             os.close(self.fd)
             # The loop may be closed already if the run was abandoned.
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self.finished.set)
 
 
+class _Deliver:
+    """Hands batches to `on_output`; a failing callback (a panel gone mid-run) is logged
+    and never ends the run: the command's result and its audit matter more."""
+
+    def __init__(self, on_output: OnOutput | None) -> None:
+        self.on_output = on_output
+        self.failures = 0
+
+    def __call__(self, batch: OutputBatch) -> None:
+        if self.on_output is None:
+            return
+        try:
+            self.on_output(batch)
+        except Exception:
+            self.failures += 1
+            if self.failures == 1:
+                log.exception("the runbook output callback failed; the command goes on")
+
+
 async def _flush_periodically(
-    capture: OutputCapture, lock: threading.Lock, on_output: OnOutput | None, interval: float
+    capture: OutputCapture, lock: threading.Lock, deliver: _Deliver, interval: float
 ) -> None:
-    if on_output is None:
+    if deliver.on_output is None:
         return
     while True:
         await asyncio.sleep(interval)
         with lock:
             batch = capture.take_batch()
         if batch is not None:
-            on_output(batch)
+            deliver(batch)
 
 
 async def _wait(
@@ -367,16 +491,62 @@ async def _wait(
     return "cancelled" if cancelled is not None and cancelled in done else "timeout"
 
 
-async def _terminate(proc: asyncio.subprocess.Process, grace: float) -> bool:
-    """SIGTERM the group, SIGKILL it after `grace`; True if SIGKILL was needed."""
-    _kill_group(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), grace)
-    except TimeoutError:
-        _kill_group(proc.pid, signal.SIGKILL)
-        await proc.wait()
+@dataclass(slots=True)
+class _Stop:
+    """How stopping went: SIGKILL needed, and anything the operator must be told."""
+
+    escalated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, note: str | None) -> None:
+        if note and note not in self.notes:
+            self.notes.append(note)
+
+
+async def _terminate(proc: asyncio.subprocess.Process, grace: float) -> _Stop:
+    """SIGTERM the group; SIGKILL it if, after `grace`, its leader or anyone else in it
+    is still alive. Every wait is bounded."""
+    stop = _Stop()
+    pgid = proc.pid
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    stop.add(_signal_group(pgid, signal.SIGTERM))
+    if await _reaped(proc, grace) and await _group_gone(pgid, deadline):
+        return stop
+    stop.escalated = True
+    stop.add(_signal_group(pgid, signal.SIGKILL))
+    if not await _reaped(proc, REAP_SECONDS):
+        stop.add(
+            f"the command (pid {pgid}) could not be reaped {REAP_SECONDS:g} s after "
+            "SIGKILL (stuck in the kernel?); stopped waiting for it"
+        )
+    elif not await _group_gone(pgid, loop.time() + REAP_SECONDS):
+        left = _processes(await asyncio.to_thread(group_members, pgid))
+        stop.add(f"{left} of its group still alive {REAP_SECONDS:g} s after SIGKILL")
+    return stop
+
+
+async def _reaped(proc: asyncio.subprocess.Process, seconds: float) -> bool:
+    """Wait up to `seconds` for the leader's exit; True once it is reaped."""
+    if proc.returncode is not None:
         return True
-    return False
+    try:
+        await asyncio.wait_for(proc.wait(), max(seconds, 0.0))
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _group_gone(pgid: int, deadline: float) -> bool:
+    """Poll until no live process is left in the group, or until `deadline`."""
+    loop = asyncio.get_running_loop()
+    # In a thread: with zombies about (no reaping init in a container) each check reads
+    # all of /proc, ~20 ms for 400 processes, which the screen must not wait for.
+    while await asyncio.to_thread(group_members, pgid) != 0:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(GROUP_POLL)
+    return True
 
 
 async def _drain(reader: _PipeReader, seconds: float) -> bool:
