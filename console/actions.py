@@ -44,6 +44,13 @@ Confirm = Callable[["ActionPlan"], Awaitable[bool]]
 INTERRUPTED = "interrupted by operator"
 
 
+class NotStarted(SourceError):
+    """Raised by `execute` when the operator stopped the action before anything was done:
+    audited as cancelled, not failed."""
+
+    kind = "not-started"
+
+
 @dataclass(frozen=True, slots=True)
 class ExecResult:
     """What `execute` may return instead of a plain message: the message plus facts for
@@ -262,6 +269,18 @@ async def run_action(
             message,
             str(err),
             duration,
+            execution=_execution_of(err),
+        )
+    except NotStarted as err:
+        return await _finish(
+            audit,
+            operator,
+            plan,
+            clock,
+            "cancelled",
+            f"Cancelled: {err}",
+            str(err),
+            _ms_since(started),
             execution=_execution_of(err),
         )
     except SourceError as err:

@@ -27,7 +27,7 @@ from typing import Any
 from adapters.errors import NotFound, PermissionDenied, SourceError, SourceTimeout
 from adapters.runbook.output import OutputBatch
 from adapters.runbook.runner import GRACE, REAP_SECONDS, RunResult, RunSpec, run_command
-from console.actions import ActionPlan, ExecResult, Risk
+from console.actions import ActionPlan, ExecResult, NotStarted, Risk
 from console.config_runbook import MASK, RunbookActionConfig, param_of
 from widgets.safe_text import sanitize
 
@@ -65,6 +65,10 @@ class RunbookStopped(SourceError):
     """The operator stopped the command (ctrl+c)."""
 
     kind = "stopped"
+
+
+class RunbookNotStarted(NotStarted):
+    """The operator stopped the command before it was started: nothing ran."""
 
 
 class RunbookTimedOut(SourceTimeout):
@@ -225,7 +229,7 @@ def runbook_plan(
     async def execute() -> ExecResult:
         if cancel is not None and cancel.is_set():
             # ctrl+c came while the recheck ran: honour it, do not start and kill.
-            stopped = RunbookStopped(NOT_STARTED)
+            stopped = RunbookNotStarted(NOT_STARTED)
             stopped.audit_execution = {"status": "not-started"}  # type: ignore[attr-defined]
             raise stopped
         started(preview)

@@ -231,7 +231,7 @@ async def test_ctrl_c_before_the_start_runs_nothing(tmp_path: Path) -> None:
     started: list[str] = []
     outcome, (record,) = await run(tmp_path, action, cancel=cancel, on_start=started.append)
     assert not marker.exists() and not started
-    assert outcome.status == "failed"
+    assert outcome.status == "cancelled" and record["outcome"] == "cancelled"
     assert "before it started; nothing was run" in outcome.message
     assert record["execution"] == {"status": "not-started"}
     assert "nothing was run" in record["error"]
