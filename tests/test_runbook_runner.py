@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.runbook.group import group_members, signal_group
 from adapters.runbook.output import OutputBatch, OutputCapture
-from adapters.runbook.runner import RunSpec, _signal_group, group_members, run_command
+from adapters.runbook.runner import RunSpec, run_command
 
 PY = sys.executable
 MB = 1024 * 1024
@@ -407,7 +408,7 @@ def test_a_refused_group_signal_is_reported_not_swallowed() -> None:
             try:
                 os.setgid(65534)
                 os.setuid(65534)
-                refusal = _signal_group(root_group.pid, signal.SIGTERM)
+                refusal = signal_group(root_group.pid, signal.SIGTERM)
                 members = group_members(root_group.pid)
                 os.write(write_fd, f"{refusal}\n{members}\n".encode())
             finally:

@@ -39,6 +39,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from adapters.runbook.group import (
+    REAP_SECONDS,
+    Stop,
+    describe_processes,
+    group_members,
+    kill_group,
+    terminate,
+)
 from adapters.runbook.output import OutputBatch, OutputCapture
 
 log = logging.getLogger(__name__)
@@ -55,10 +63,6 @@ LAST_LINES = 20
 #: After the command exits, how long a background child may keep the pipe open before
 #: we stop reading (a daemon started without closing its stdout would block us forever).
 DRAIN_SECONDS = 2.0
-#: How long to wait for the kernel to take a SIGKILLed process away: a process in an
-#: uninterruptible sleep (a dead NFS mount) cannot die until it leaves it.
-REAP_SECONDS = 5.0
-GROUP_POLL = 0.1
 
 OnOutput = Callable[[OutputBatch], None]
 
@@ -156,76 +160,6 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> str | None:
-    """Send `sig` to the group; a refusal as text (None when sent or nobody is left)."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return None  # everyone exited already: that is the goal, not an error
-    except PermissionError:
-        # Every member left runs as another user (a root child under sudo).
-        return (
-            f"{sig.name} to the command's process group was refused (permission denied: "
-            "a process of it runs as another user, e.g. under sudo)"
-        )
-    return None
-
-
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    """Signal the group where no result can carry a refusal: log it instead."""
-    problem = _signal_group(pgid, sig)
-    if problem:
-        log.warning("runbook command group %d: %s", pgid, problem)
-
-
-def group_members(pgid: int) -> int | None:
-    """How many live processes are in group `pgid`: 0 once it is gone.
-
-    None: alive, but how many is unknown (no /proc, or its members are hidden from us).
-    Zombies do not count: where PID 1 does not reap orphans (containers) they stay in
-    the group forever, yet they are dead.
-    """
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return 0
-    except PermissionError:
-        hidden = True  # someone else's processes: alive, maybe invisible in /proc
-    else:
-        hidden = False
-    count = _proc_group_count(pgid)
-    if count is None or (count == 0 and hidden):
-        return None
-    return count
-
-
-def _proc_group_count(pgid: int) -> int | None:
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    count = 0
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue  # exited meanwhile
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) >= 3 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            count += 1
-    return count
-
-
-def _processes(count: int | None) -> str:
-    if count is None:
-        return "background processes"
-    return f"{count} background process" + ("" if count == 1 else "es")
-
-
 def _start_failure(err: OSError, spec: RunSpec, started: float) -> RunResult:
     argv0 = spec.argv[0]
     if isinstance(err, FileNotFoundError):
@@ -296,26 +230,26 @@ async def run_command(
     deliver = _Deliver(on_output)
     flusher = asyncio.create_task(_flush_periodically(capture, lock, deliver, flush_interval))
     stopped_by: Literal["timeout", "cancelled"] | None = None
-    stop = _Stop()
+    stop = Stop()
     try:
         stopped_by = await _wait(proc, spec.timeout, cancel)
         if stopped_by is not None:
-            stop = await _terminate(proc, spec.grace)
+            stop = await terminate(proc, spec.grace)
         if not await _drain(reader, DRAIN_SECONDS if stopped_by is None else spec.grace):
             stop.notes.append("a background process kept the output open; stopped reading")
             if stopped_by is not None:
-                _kill_group(proc.pid, signal.SIGKILL)
+                kill_group(proc.pid, signal.SIGKILL)
         if stopped_by is None:
             # Daemons the command started are not ours to kill, but the operator must
             # know they are there.
             left = await asyncio.to_thread(group_members, proc.pid)
             if left != 0:
                 stop.notes.append(
-                    f"{_processes(left)} still running in the command's group "
+                    f"{describe_processes(left)} still running in the command's group "
                     "(not stopped by the console)"
                 )
     except asyncio.CancelledError:
-        _kill_group(proc.pid, signal.SIGKILL)
+        kill_group(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         reader.stop()
@@ -489,64 +423,6 @@ async def _wait(
         return None
     waiter.cancel()
     return "cancelled" if cancelled is not None and cancelled in done else "timeout"
-
-
-@dataclass(slots=True)
-class _Stop:
-    """How stopping went: SIGKILL needed, and anything the operator must be told."""
-
-    escalated: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, note: str | None) -> None:
-        if note and note not in self.notes:
-            self.notes.append(note)
-
-
-async def _terminate(proc: asyncio.subprocess.Process, grace: float) -> _Stop:
-    """SIGTERM the group; SIGKILL it if, after `grace`, its leader or anyone else in it
-    is still alive. Every wait is bounded."""
-    stop = _Stop()
-    pgid = proc.pid
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
-    stop.add(_signal_group(pgid, signal.SIGTERM))
-    if await _reaped(proc, grace) and await _group_gone(pgid, deadline):
-        return stop
-    stop.escalated = True
-    stop.add(_signal_group(pgid, signal.SIGKILL))
-    if not await _reaped(proc, REAP_SECONDS):
-        stop.add(
-            f"the command (pid {pgid}) could not be reaped {REAP_SECONDS:g} s after "
-            "SIGKILL (stuck in the kernel?); stopped waiting for it"
-        )
-    elif not await _group_gone(pgid, loop.time() + REAP_SECONDS):
-        left = _processes(await asyncio.to_thread(group_members, pgid))
-        stop.add(f"{left} of its group still alive {REAP_SECONDS:g} s after SIGKILL")
-    return stop
-
-
-async def _reaped(proc: asyncio.subprocess.Process, seconds: float) -> bool:
-    """Wait up to `seconds` for the leader's exit; True once it is reaped."""
-    if proc.returncode is not None:
-        return True
-    try:
-        await asyncio.wait_for(proc.wait(), max(seconds, 0.0))
-    except TimeoutError:
-        return False
-    return True
-
-
-async def _group_gone(pgid: int, deadline: float) -> bool:
-    """Poll until no live process is left in the group, or until `deadline`."""
-    loop = asyncio.get_running_loop()
-    # In a thread: with zombies about (no reaping init in a container) each check reads
-    # all of /proc, ~20 ms for 400 processes, which the screen must not wait for.
-    while await asyncio.to_thread(group_members, pgid) != 0:
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(GROUP_POLL)
-    return True
 
 
 async def _drain(reader: _PipeReader, seconds: float) -> bool:
