@@ -132,6 +132,7 @@ class OpsConsoleApp(App[int]):
         self.health: Any = None  # console.health_source.HealthSource
         #: Set by ctrl+c to stop a long action (a paced clear) between two batches.
         self.action_cancel: asyncio.Event | None = None
+        self.action_must_finish = False
         self.header_info = self._header_info()
         self.action_worker: Worker[None] | None = None
         #: Errors caught by `survive` (tests assert it stays empty).
@@ -344,13 +345,26 @@ class OpsConsoleApp(App[int]):
         self.start_sources()
         self.notify(f"Switched to target {name}", markup=False)
 
-    def start_action(self, flow: Any, name: str, cancel: asyncio.Event | None = None) -> bool:
-        """Run an action flow (a coroutine) as the one running action, off the UI."""
+    def start_action(
+        self,
+        flow: Any,
+        name: str,
+        cancel: asyncio.Event | None = None,
+        *,
+        must_finish: bool = False,
+    ) -> bool:
+        """Run an action flow (a coroutine) as the one running action, off the UI.
+
+        `cancel` is set by the first ctrl+c (the flow stops cleanly); a second ctrl+c
+        cancels the flow, unless `must_finish` (a rollback restoring the old container:
+        abandoning it halfway is worse than waiting, and its real outcome must be audited).
+        """
         if self.action_running:
             flow.close()
             self.notify("Another action is still running.", severity="warning")
             return False
         self.action_cancel = cancel
+        self.action_must_finish = must_finish and cancel is not None
         self.action_worker = self.run_worker(
             flow, name=f"action:{name}", group="action", exit_on_error=False
         )
@@ -441,6 +455,14 @@ class OpsConsoleApp(App[int]):
             if self.action_cancel is not None and not self.action_cancel.is_set():
                 # A paced action stops between two batches and reports exact counts.
                 self.action_cancel.set()
+            elif self.action_must_finish:
+                self.notify(
+                    "This action cannot be interrupted halfway: it is putting things back "
+                    "as they were. Wait for its result.",
+                    severity="warning",
+                    markup=False,
+                )
+                return
             else:
                 self.action_worker.cancel()
             self.notify("Stopping the running action…", severity="warning")

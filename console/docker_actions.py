@@ -8,22 +8,33 @@ call goes through `DockerHost.call` with its own timeout.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from adapters.docker import actions as ops
 from adapters.docker.rollback import RESTORED_MESSAGE, execute_rollback
 from adapters.errors import SourceError
-from console.actions import ActionPlan, Risk
+from console.actions import ActionPlan, ExecResult, Risk
 from widgets.formatting import duration
 
 if TYPE_CHECKING:
     import docker
 
-    from adapters.docker.models import ContainerSummary, RollbackPreview, ServiceSummary
+    from adapters.docker.models import (
+        ContainerSummary,
+        RollbackPreview,
+        RollbackResult,
+        ServiceSummary,
+    )
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 #: Seconds for one inspect (preview, recheck).
 INSPECT_TIMEOUT = 10.0
@@ -31,6 +42,13 @@ INSPECT_TIMEOUT = 10.0
 CALL_MARGIN = 20.0
 #: A rollback stops, renames, creates, starts and waits: its steps' budgets summed.
 ROLLBACK_MARGIN = 60.0
+#: Beyond the rollback's budget: the step running when it ran out, then removing the new
+#: container and starting the old one (two attempts of up to five engine calls, each
+#: bounded by the SDK's socket timeout).
+RESTORE_ALLOWANCE = 90.0
+#: Longest engine error text kept in an outcome (one line).
+ERROR_CHARS = 300
+INTERRUPT_MESSAGE = "cannot interrupt a rollback halfway: restoring the old container…"
 SERVICE_CONVERGE_TIMEOUT = 120.0
 
 
@@ -84,6 +102,19 @@ def _params(host: Host, seen: ops.ContainerState, **extra: Any) -> dict[str, Any
     return {"host": host.name, "container": seen.name, "id": seen.id[:12], **extra}
 
 
+async def _call(host: Host, fn: Callable[[docker.DockerClient], T], *, timeout: float) -> T:
+    """`host.call`, its error text cut to one short line: engines answer with OCI dumps
+    and stack traces, and the outcome is a notification and one audit line."""
+    try:
+        return await host.call(fn, timeout=timeout)
+    except SourceError as err:
+        text = " ".join(str(err).split())
+        if text == str(err) and len(text) <= ERROR_CHARS:
+            raise
+        short = text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+        raise type(err)(short) from err
+
+
 def _rechecker(host: Host, seen: ops.ContainerState, **kwargs: Any) -> Any:
     async def recheck() -> str | None:
         return await host.call(lambda c: ops.recheck(c, seen, **kwargs), timeout=INSPECT_TIMEOUT)
@@ -104,7 +135,7 @@ def restart_plan(
     budget = timeout if timeout is not None else wait + CALL_MARGIN
 
     async def execute() -> str:
-        now = await host.call(lambda c: ops.restart(c, seen.id, wait), timeout=budget)
+        now = await _call(host, lambda c: ops.restart(c, seen.id, wait), timeout=budget)
         return f"Restarted {seen.name} on {host.name}: {now.state}."
 
     return ActionPlan(
@@ -144,9 +175,9 @@ def stop_start_plan(
 
     async def execute() -> str:
         if stopping:
-            now = await host.call(lambda c: ops.stop(c, seen.id, wait), timeout=budget)
+            now = await _call(host, lambda c: ops.stop(c, seen.id, wait), timeout=budget)
             return f"Stopped {seen.name} on {host.name}: {now.state}."
-        now = await host.call(lambda c: ops.start(c, seen.id), timeout=budget)
+        now = await _call(host, lambda c: ops.start(c, seen.id), timeout=budget)
         return f"Started {seen.name} on {host.name}: {now.state}."
 
     verb = "stop" if stopping else "start"
@@ -158,13 +189,49 @@ def stop_start_plan(
             f"docker stop --time {wait} {seen.name}" if stopping else f"docker start {seen.name}"
         )
         + f"  (on host {host.name})",
-        recheck=_rechecker(host, seen, want_running=stopping),
+        # A stop only needs the same container, still running: a crash-looping one has
+        # restarted since it was shown, and stopping it is the point.
+        recheck=_rechecker(host, seen, want_running=stopping, same_run=not stopping),
         execute=execute,
         details=tuple(details),
         risk=Risk.LOW,
         params=_params(host, seen, image=seen.image),
         timeout=budget,
     )
+
+
+def rollback_budget(seen: ops.ContainerState, wait_seconds: float) -> float:
+    """Seconds a rollback may take before it must restore: stop, create, start, wait."""
+    return seen.stop_wait + wait_seconds + ROLLBACK_MARGIN
+
+
+async def _stoppable(
+    task: asyncio.Future[T], cancel: asyncio.Event | None, on_stop: Callable[[], None]
+) -> tuple[T, bool]:
+    """(the task's result, whether it was asked to stop). `cancel` set, or this
+    coroutine cancelled (a second ctrl+c, the life cycle's timeout), calls `on_stop` once
+    (it tells the work to stop at its next step) and the result is still awaited: the
+    task is bounded by its own timeout and never abandoned halfway."""
+    stopped = False
+    try:
+        if cancel is not None:
+            watcher = asyncio.ensure_future(cancel.wait())
+            try:
+                await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                watcher.cancel()
+            if not task.done():
+                stopped = True
+                on_stop()
+        return await asyncio.shield(task), stopped
+    except asyncio.CancelledError:
+        if not stopped:
+            on_stop()
+    while True:
+        try:
+            return await asyncio.shield(task), True
+        except asyncio.CancelledError:
+            log.warning("cancelled again: still waiting for the stopped action to finish")
 
 
 def rollback_plan(
@@ -176,38 +243,87 @@ def rollback_plan(
     wait_seconds: float,
     progress: Progress,
     timeout: float | None = None,
+    cancel: asyncio.Event | None = None,
+    warn: Progress | None = None,
 ) -> ActionPlan:
     """Recreate the container from `preview.target_image`, restoring the old one if the
-    new one does not become healthy (HIGH: the container's name is typed)."""
+    new one does not become healthy (HIGH: the container's name is typed).
+
+    `timeout` is the rollback's own budget (default `rollback_budget`): when it runs out
+    the old container is restored; the plan's life-cycle timeout adds the restore's
+    allowance so that it never fires first. Once started, a rollback is never abandoned:
+    `cancel` set (ctrl+c) or the task cancelled stops it between two steps, restores the
+    old container when it was already stopped, and the real outcome is what is audited.
+    `warn` tells the operator so (a notification)."""
     to_image = preview.target_image or "-"
-    budget = timeout if timeout is not None else seen.stop_wait + wait_seconds + ROLLBACK_MARGIN
+    budget = timeout if timeout is not None else rollback_budget(seen, wait_seconds)
+    call_timeout = budget + RESTORE_ALLOWANCE
     details: list[tuple[str, str]] = [
         ("rollback", f"{preview.current_image} -> {to_image}"),
         ("target image from", preview.target_basis),
     ]
+    if preview.target_image_id:
+        details.append(("target image id", preview.target_image_id[:19]))
     if preview.refusal:
         details.insert(0, ("REFUSED", preview.refusal))
     details += _details(host, seen)[:1] + [("recreated " + k, v) for k, v in preview.recreated]
     details.append(
-        ("kept", f"the old container is stopped and kept as {preview.name}.ops-rollback-…")
+        (
+            "kept",
+            f"the old container is stopped and kept as {preview.name}.ops-rollback-… "
+            "with restart policy no",
+        )
     )
     details.append(("health wait", f"healthy, or running for {wait_seconds:g} s; else restored"))
+    details.append(("ctrl+c", "stops between two steps; once stopped, the old one is restored"))
 
     async def recheck() -> str | None:
         if preview.refusal:
             return preview.refusal
         # Same id means same image: a container is never re-imaged in place.
-        return await _rechecker(host, seen)()
+        reason = await _rechecker(host, seen)()
+        if reason is None and preview.target_image_id:
+            now = await host.call(
+                lambda c: c.api.inspect_image(to_image)["Id"], timeout=INSPECT_TIMEOUT
+            )
+            if now != preview.target_image_id:
+                reason = f"{preview.target_image} points at another image since the preview"
+        return reason
 
-    async def execute() -> str:
-        result = await host.call(
-            lambda c: execute_rollback(c, preview, wait_seconds, progress), timeout=budget
-        )
-        if result.outcome == "restored":
-            raise RollbackRestored(result.message)
-        if result.outcome != "rolled-back":
-            raise SourceError(result.message)
-        return f"Rolled back on {host.name}: {result.message}."
+    async def execute() -> ExecResult:
+        stop = threading.Event()
+        deadline = time.monotonic() + budget
+
+        def run(c: docker.DockerClient) -> RollbackResult:
+            return execute_rollback(
+                c, preview, wait_seconds, progress, deadline=deadline, stop=stop
+            )
+
+        def interrupt() -> None:
+            stop.set()
+            if warn is not None:
+                with contextlib.suppress(Exception):
+                    warn(INTERRUPT_MESSAGE)
+
+        task = asyncio.ensure_future(_call(host, run, timeout=call_timeout))
+        result, interrupted = await _stoppable(task, cancel, interrupt)
+        if interrupted:  # kept in the log too: a cancelled life cycle audits only that
+            log.warning("rollback of %s interrupted: %s", preview.name, result.message)
+        facts: dict[str, Any] = {
+            "outcome": result.outcome,
+            "from_image": result.old_image,
+            "to_image": result.new_image,
+            "to_image_id": preview.target_image_id,
+            "kept_container": result.kept_container,
+            "new_container": result.new_container_id,
+            "interrupted": interrupted,
+        }
+        if result.outcome == "rolled-back":
+            return ExecResult(f"Rolled back on {host.name}: {result.message}.", facts)
+        restored = result.outcome == "restored"
+        err = RollbackRestored(result.message) if restored else SourceError(result.message)
+        err.audit_execution = facts  # type: ignore[attr-defined]
+        raise err
 
     return ActionPlan(
         action="docker.rollback",
@@ -225,10 +341,11 @@ def rollback_plan(
             seen,
             from_image=preview.current_image,
             to_image=preview.target_image,
+            to_image_id=preview.target_image_id,
             basis=preview.target_basis,
             wait_seconds=wait_seconds,
         ),
-        timeout=budget,
+        timeout=call_timeout + CALL_MARGIN,
     )
 
 
@@ -239,8 +356,13 @@ def service_rollback_plan(
     target: str,
     progress: Progress,
     converge_timeout: float = SERVICE_CONVERGE_TIMEOUT,
+    cancel: asyncio.Event | None = None,
 ) -> ActionPlan:
-    """`docker service rollback NAME`, then wait for its tasks to converge (HIGH)."""
+    """`docker service rollback NAME` of the spec the operator confirmed, then wait for
+    the manager to complete it (HIGH). The recheck verifies the same image and previous
+    image and remembers the spec version it saw; the rollback is posted at that version,
+    so the manager refuses it if the service changed in between. `cancel` (ctrl+c) only
+    stops the waiting: the manager goes on."""
     from adapters.docker import swarm
 
     previous = service.previous_image or "-"
@@ -256,6 +378,7 @@ def service_rollback_plan(
         ("replicas", replicas),
         ("update status", f"{service.update_state or '-'} {service.update_message}".strip()),
     )
+    verified: list[int] = []
 
     async def recheck() -> str | None:
         def check(c: docker.DockerClient) -> str | None:
@@ -267,28 +390,52 @@ def service_rollback_plan(
                 return f"the service {service.name} no longer exists"
             if not raw.get("PreviousSpec"):
                 return f"the service {service.name} has no previous spec to roll back to"
-            now = swarm.strip_digest(
-                raw["Spec"]["TaskTemplate"]["ContainerSpec"].get("Image") or ""
-            )
-            if now != service.image:
-                return f"{service.name} runs {now} now, not {service.image} as shown"
+            now = swarm.inspected_summary(raw)
+            if now.image != service.image:
+                return f"{service.name} runs {now.image} now, not {service.image} as shown"
+            if now.previous_image != service.previous_image:
+                return (
+                    f"{service.name} would roll back to {now.previous_image} now, "
+                    f"not {service.previous_image} as shown"
+                )
+            verified[:] = [now.version]
             return None
 
         return await host.call(check, timeout=INSPECT_TIMEOUT)
 
-    async def execute() -> str:
+    async def execute() -> ExecResult:
+        if not verified:
+            raise SourceError("the service was not rechecked: nothing done")
+        stop = threading.Event()
+
         def run(c: docker.DockerClient) -> Any:
             try:
                 return swarm.rollback_service(
-                    c, service.id, timeout=converge_timeout, progress=progress
+                    c,
+                    service.id,
+                    version=verified[0],
+                    timeout=converge_timeout,
+                    progress=progress,
+                    stop=stop,
                 )
             except swarm.RollbackRefused as err:
                 raise SourceError(str(err)) from None
 
-        result = await host.call(run, timeout=converge_timeout + CALL_MARGIN)
+        # The request is one call: stopping only ends the wait for convergence.
+        task = asyncio.ensure_future(_call(host, run, timeout=converge_timeout + CALL_MARGIN))
+        result, _stopped = await _stoppable(task, cancel, stop.set)
+        facts = {
+            "from_image": result.from_image,
+            "to_image": result.image,
+            "version": verified[0],
+            "converged": result.converged,
+            "update_state": result.update_state,
+        }
         if not result.converged:
-            raise SourceError(result.message)
-        return f"{result.message}."
+            err = SourceError(result.message)
+            err.audit_execution = facts  # type: ignore[attr-defined]
+            raise err
+        return ExecResult(f"{result.message}.", facts)
 
     return ActionPlan(
         action="docker.service_rollback",
@@ -312,9 +459,11 @@ def service_rollback_plan(
 
 
 __all__ = [
+    "INTERRUPT_MESSAGE",
     "RESTORED_MESSAGE",
     "RollbackRestored",
     "restart_plan",
+    "rollback_budget",
     "rollback_plan",
     "service_rollback_plan",
     "state_from_summary",

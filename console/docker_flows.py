@@ -1,16 +1,19 @@
 """What the Containers screen calls: restart, stop/start, roll back, service rollback,
 and the log follower of a container.
 
-Each action flow is a coroutine for `app.start_action(flow, name)`: it inspects the
-container afresh (the preview shows what runs now, not what the last poll saw), builds
-the plan (console/docker_actions.py) and hands it to `app.run_plan` (confirm, recheck,
-execute with a timeout, audit). In read-only mode nothing touches the engine: a plan is
+Each action flow is a coroutine for `app.start_action(flow, name)` (a rollback gives a
+cancel event too, see `start_rollback`): it inspects the container afresh (the preview
+shows what runs now, not what the last poll saw), builds the plan
+(console/docker_actions.py) and hands it to `app.run_plan` (confirm, recheck, execute
+with a timeout, audit). In read-only mode nothing touches the engine: a plan is
 built from the last poll so the life cycle refuses and audits it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from console.app import OpsConsoleApp
 
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 #: The log view's `since` choices: label -> seconds back (None: the whole log).
 SINCE_CHOICES: dict[str, float | None] = {"5 m": 300.0, "1 h": 3600.0, "24 h": 86400.0, "all": None}
@@ -73,15 +77,30 @@ async def _observe(
 
 
 def _on_loop(progress: Progress | None) -> Progress:
-    """`progress` made safe to call from the host's worker threads."""
+    """`progress` made safe to call from the host's worker threads: it never raises into
+    the caller, also once the loop is closed (the app quit while a rollback restores)."""
     if progress is None:
         return lambda _message: None
     loop = asyncio.get_running_loop()
 
+    def deliver(message: str) -> None:
+        try:
+            progress(message)
+        except Exception:  # a widget gone with its screen must not break the action
+            log.debug("progress report failed", exc_info=True)
+
     def report(message: str) -> None:
-        loop.call_soon_threadsafe(progress, message)
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            loop.call_soon_threadsafe(deliver, message)
 
     return report
+
+
+def _warner(app: OpsConsoleApp) -> Progress:
+    def warn(message: str) -> None:
+        app.notify(message, severity="warning", markup=False, timeout=10)
+
+    return warn
 
 
 async def restart_flow(app: OpsConsoleApp, key: str) -> None:
@@ -113,9 +132,16 @@ def configured_image(app: OpsConsoleApp, summary: ContainerSummary) -> str | Non
     return images.get(summary.name) or (images.get(service) if service else None)
 
 
-async def rollback_flow(app: OpsConsoleApp, key: str, progress: Progress | None = None) -> None:
+async def rollback_flow(
+    app: OpsConsoleApp,
+    key: str,
+    progress: Progress | None = None,
+    cancel: asyncio.Event | None = None,
+) -> None:
     """`R` on a container: preview the rollback (refused with the reason when there is no
-    image to go back to), confirm by typing the name, recreate, wait, restore on failure."""
+    image to go back to), confirm by typing the name, recreate, wait, restore on failure.
+    `cancel` is the event given to `app.start_action` (ctrl+c sets it): it stops the
+    rollback between two steps, restoring the old container once it was stopped."""
     from adapters.docker.rollback import preview_rollback
 
     found = _container(app, key)
@@ -145,9 +171,25 @@ async def rollback_flow(app: OpsConsoleApp, key: str, progress: Progress | None 
             _error(app, f"Rollback of {summary.name} refused: {preview.refusal}.")
             return
     plan = rollback_plan(
-        host, seen, preview, target=app.target.name, wait_seconds=wait, progress=_on_loop(progress)
+        host,
+        seen,
+        preview,
+        target=app.target.name,
+        wait_seconds=wait,
+        progress=_on_loop(progress),
+        cancel=cancel,
+        warn=_warner(app),
     )
     await app.run_plan(plan)
+
+
+def start_rollback(app: OpsConsoleApp, key: str, progress: Progress | None = None) -> bool:
+    """Start `rollback_flow` as the app's running action with its own cancel event, so
+    that ctrl+c stops the rollback safely instead of cancelling it halfway."""
+    cancel = asyncio.Event()
+    return app.start_action(
+        rollback_flow(app, key, progress, cancel), "docker.rollback", cancel, must_finish=True
+    )
 
 
 def _service(app: OpsConsoleApp, key: str) -> tuple[DockerHost, ServiceSummary] | None:
@@ -163,8 +205,14 @@ def _service(app: OpsConsoleApp, key: str) -> tuple[DockerHost, ServiceSummary] 
     return source.host(service.host), service
 
 
-async def service_rollback_flow(app: OpsConsoleApp, service_key: str, progress: Progress) -> None:
-    """`R` on a Swarm service: `docker service rollback`, showing its tasks converge."""
+async def service_rollback_flow(
+    app: OpsConsoleApp,
+    service_key: str,
+    progress: Progress,
+    cancel: asyncio.Event | None = None,
+) -> None:
+    """`R` on a Swarm service: `docker service rollback`, showing its tasks converge.
+    `cancel` (ctrl+c) stops waiting for convergence; the manager goes on."""
     found = _service(app, service_key)
     if found is None:
         return
@@ -172,7 +220,9 @@ async def service_rollback_flow(app: OpsConsoleApp, service_key: str, progress: 
     if not app.read_only and service.previous_image is None:
         _error(app, f"Rollback of {service.name} refused: it has no previous spec.")
         return
-    plan = service_rollback_plan(host, service, target=app.target.name, progress=_on_loop(progress))
+    plan = service_rollback_plan(
+        host, service, target=app.target.name, progress=_on_loop(progress), cancel=cancel
+    )
     await app.run_plan(plan)
 
 

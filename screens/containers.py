@@ -8,6 +8,7 @@ action life cycle (preview, confirm, recheck, execute, audit) in console/docker_
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
@@ -238,15 +239,21 @@ class ContainersScreen(ConsoleScreen):
             if service is None:
                 self.notify("Select a service first.", markup=False)
                 return
-            self._start(self._service_rollback(service), "containers.service_rollback")
+            # ctrl+c then stops waiting for convergence (the manager goes on), cleanly.
+            cancel = asyncio.Event()
+            self.console().start_action(
+                self._service_rollback(service, cancel), "containers.service_rollback", cancel
+            )
             return
         container = self._need_container()
         if container is not None:
-            from console.docker_flows import rollback_flow
+            from console.docker_flows import start_rollback
 
-            self._start(rollback_flow(self.console(), container.key), "containers.rollback")
+            # With its own cancel event: ctrl+c restores the old container instead of
+            # abandoning a rollback halfway.
+            start_rollback(self.console(), container.key)
 
-    async def _service_rollback(self, service: ServiceSummary) -> None:
+    async def _service_rollback(self, service: ServiceSummary, cancel: asyncio.Event) -> None:
         from console.docker_flows import service_rollback_flow
 
         line = self.query_one(ProgressLine)
@@ -259,7 +266,7 @@ class ContainersScreen(ConsoleScreen):
             line.update_progress(label, None, text)
 
         try:
-            await service_rollback_flow(self.console(), service.key, progress)
+            await service_rollback_flow(self.console(), service.key, progress, cancel)
         finally:
             if line.running:  # the flow's own notification gives the outcome
                 line.finish(f"{label}: {last[0]}")

@@ -249,3 +249,66 @@ def test_read_only_refuses_without_touching_the_engine(
     assert outcome.status == "refused-read-only"
     assert ops.observe(docker_client, c.id).started_at == before.started_at
     assert audit_lines(tmp_path / "a.jsonl")[0]["outcome"] == "refused-read-only"
+
+
+def test_recheck_refuses_a_renamed_container(containers: Any, docker_client: Any) -> None:
+    c = containers.run(APP_V1)
+    seen = ops.observe(docker_client, c.id)
+    c.rename(c.name + "-other")
+    reason = ops.recheck(docker_client, seen)
+    assert reason == f"{c.name} was renamed to {c.name}-other since it was shown"
+
+
+def test_stop_of_a_crash_looping_container_is_not_refused(
+    containers: Any, docker_client: Any, host: DockerHost, tmp_path: Path
+) -> None:
+    c = containers.run(command=["sh", "-c", "sleep 1; exit 3"], restart_policy={"Name": "always"})
+    seen = ops.observe(docker_client, c.id)
+    wait_until(
+        lambda: (now := ops.observe(docker_client, c.id)).restart_count > seen.restart_count
+        and now.running,
+        timeout=30,
+        what="a restart of the crash loop",
+    )
+    # The strict recheck (restart, rollback) refuses it; a stop must not.
+    assert ops.recheck(docker_client, seen) is not None
+    plan = stop_start_plan(host, seen, target="t1")
+    outcome = run(plan, AuditLog(tmp_path / "audit.jsonl"))
+    assert outcome.succeeded, outcome.message
+    assert ops.observe(docker_client, c.id).state == "exited"
+
+
+def test_start_of_a_container_started_meanwhile_is_refused(
+    containers: Any, docker_client: Any, host: DockerHost, tmp_path: Path
+) -> None:
+    c = containers.run(APP_V1)
+    c.stop(timeout=5)
+    seen = ops.observe(docker_client, c.id)
+    c.start()
+    outcome = run(stop_start_plan(host, seen, target="t1"), AuditLog(tmp_path / "a.jsonl"))
+    assert outcome.status == "refused-recheck" and "running now" in outcome.message
+
+
+def test_an_engine_error_is_one_short_line_in_the_outcome(
+    containers: Any, docker_client: Any, host: DockerHost, tmp_path: Path
+) -> None:
+    import io
+    import uuid
+
+    tag = f"opsc-test/app:bad-{uuid.uuid4().hex[:8]}"
+    docker_client.images.build(
+        fileobj=io.BytesIO(b'FROM opsc-test/base:1\nCMD ["/nonexistent"]\n'),
+        tag=tag,
+        rm=True,
+        pull=False,
+        labels={"opsc-test": "1"},
+    )
+    try:
+        c = containers.create(tag)
+        seen = ops.observe(docker_client, c.id)
+        outcome = run(stop_start_plan(host, seen, target="t1"), AuditLog(tmp_path / "a.jsonl"))
+    finally:
+        containers.cleanup()
+        docker_client.images.remove(tag, force=True)
+    assert outcome.status == "failed" and "/nonexistent" in outcome.message
+    assert "\n" not in outcome.message and len(outcome.message) < 400

@@ -12,24 +12,39 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.docker.rollback import RESTORED_MESSAGE
 from console.app import OpsConsoleApp
 from console.config import load_config
-from console.docker_flows import SINCE_CHOICES, log_follower, restart_flow, rollback_flow
-from tests.docker_situations import APP_V1, BASE_IMAGE
+from console.docker_actions import INTERRUPT_MESSAGE
+from console.docker_flows import (
+    SINCE_CHOICES,
+    _on_loop,
+    log_follower,
+    restart_flow,
+    rollback_flow,
+    start_rollback,
+)
+from tests.docker_situations import APP_V1, APP_V2, BASE_IMAGE
 
 pytest_plugins = ("tests.docker_situations",)
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def make_app(tmp_path: Path, prefix: str, **target: Any) -> OpsConsoleApp:
+def make_app(
+    tmp_path: Path, prefix: str, docker: dict[str, Any] | None = None, **target: Any
+) -> OpsConsoleApp:
     data = {
         "refresh": 0.5,
         "audit_log": str(tmp_path / "audit.jsonl"),
         "log_file": str(tmp_path / "console.log"),
         "targets": {
             "t": {
-                "docker": {"hosts": [{"name": "local"}], "name_patterns": [f"{prefix}*"]},
+                "docker": {
+                    "hosts": [{"name": "local"}],
+                    "name_patterns": [f"{prefix}*"],
+                    **(docker or {}),
+                },
                 **target,
             }
         },
@@ -162,3 +177,75 @@ async def test_log_follower_from_the_app(containers: Any, tmp_path: Path) -> Non
             follower.stop()
         assert lines == ["from-app"]
         assert await asyncio.to_thread(follower.join, 1.0)
+
+
+async def test_ctrl_c_during_a_rollback_restores_the_old_container(
+    containers: Any, docker_client: Any, tmp_path: Path
+) -> None:
+    # No health check: the new app:2 container is waited on for the whole rollback_wait.
+    c = containers.run(APP_V1, healthcheck={"test": ["NONE"]})
+    app = make_app(
+        tmp_path,
+        containers.prefix,
+        docker={"rollback_wait": 60, "rollback_images": {c.name: APP_V2}},
+    )
+    notes: list[str] = []
+    try:
+        async with app.run_test() as pilot:
+            original = app.notify
+
+            def record(message: str, **kwargs: Any) -> None:
+                notes.append(message)
+                original(message, **kwargs)
+
+            app.notify = record  # type: ignore[method-assign]
+            key = await key_of(app, pilot, c)
+            assert start_rollback(app, key)
+            assert app.action_cancel is not None  # ctrl+c sets it, never cancels halfway
+            await until(lambda: confirm_open(app), pilot, what="the confirm dialog")
+            await pilot.press(*c.name, "enter")
+
+            def new_one_runs() -> bool:
+                found = docker_client.containers.list(filters={"name": c.name})
+                return any(x.id != c.id and x.name == c.name for x in found)
+
+            await until(new_one_runs, pilot, timeout=30, what="the new container")
+            await pilot.press("ctrl+c")
+            # A second ctrl+c (by reflex) must not abandon the restore halfway either.
+            await pilot.press("ctrl+c")
+            assert app.action_running
+            await until(lambda: action_done(app), pilot, timeout=60, what="the restore")
+    finally:
+        for x in docker_client.containers.list(all=True, filters={"name": containers.prefix}):
+            if x.id != c.id:
+                x.remove(force=True)
+    assert INTERRUPT_MESSAGE in notes
+    assert any("cannot be interrupted halfway" in n for n in notes)
+    restored = docker_client.api.inspect_container(c.id)
+    assert restored["Name"] == "/" + c.name and restored["State"]["Running"]
+    (line,) = audit(tmp_path)
+    assert (line["action"], line["outcome"]) == ("docker.rollback", "failed")
+    assert line["error"].startswith(RESTORED_MESSAGE) and "stopped by the operator" in line["error"]
+    assert line["execution"]["interrupted"] is True
+
+
+def test_progress_after_the_loop_closed_never_raises() -> None:
+    seen: list[str] = []
+
+    def broken(message: str) -> None:
+        seen.append(message)
+        raise RuntimeError("widget gone")
+
+    loop = asyncio.new_event_loop()
+    try:
+        report = loop.run_until_complete(_make_reporter(broken))
+        report("delivered, and raising inside the loop")
+        loop.run_until_complete(asyncio.sleep(0.01))
+    finally:
+        loop.close()
+    report("the loop is closed")  # the app quit while a rollback restores: no raise
+    assert seen == ["delivered, and raising inside the loop"]
+
+
+async def _make_reporter(progress: Any) -> Any:
+    return _on_loop(progress)

@@ -4,8 +4,11 @@ success (app:2 -> app:1), and the automatic restore when the new one is unhealth
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +31,13 @@ from adapters.docker.rollback import (
 )
 from console.actions import ActionPlan, run_action
 from console.audit import AuditLog
-from console.docker_actions import rollback_plan
+from console.docker_actions import (
+    INTERRUPT_MESSAGE,
+    RESTORE_ALLOWANCE,
+    RollbackRestored,
+    rollback_budget,
+    rollback_plan,
+)
 from console.operator import OperatorContext
 from tests.docker_situations import APP_V1, APP_V2, BASE_IMAGE, TEST_LABEL
 
@@ -84,6 +93,31 @@ def app_container(containers: Any, image: str, network: Any, tmp_path: Path) -> 
     )
     network.connect(c, aliases=["web-alias"])
     return c
+
+
+@pytest.fixture
+def bad_image(docker_client: Any) -> Iterator[str]:
+    """An image whose CMD does not exist: a container from it fails to `start`."""
+    tag = f"opsc-test/app:bad-{uuid.uuid4().hex[:8]}"
+    dockerfile = b'FROM opsc-test/base:1\nCMD ["/nonexistent"]\n'
+    docker_client.images.build(
+        fileobj=io.BytesIO(dockerfile), tag=tag, rm=True, pull=False, labels={TEST_LABEL: "1"}
+    )
+    try:
+        yield tag
+    finally:
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.fixture
+def moving_tag(docker_client: Any) -> Iterator[str]:
+    """A tag of app:1 that a test may point elsewhere."""
+    repository, tag = "opsc-test/app", f"moving-{uuid.uuid4().hex[:8]}"
+    docker_client.images.get(APP_V1).tag(repository, tag)
+    try:
+        yield f"{repository}:{tag}"
+    finally:
+        docker_client.images.remove(f"{repository}:{tag}")
 
 
 def ours(docker_client: Any, prefix: str) -> list[Any]:
@@ -254,3 +288,268 @@ def test_refused_preview_never_executes(
     outcome = _run(plan, AuditLog(tmp_path / "audit.jsonl"))
     assert outcome.status == "refused-recheck" and "no earlier image" in outcome.message
     assert docker_client.api.inspect_container(c.id)["State"]["Status"] == "running"
+
+
+def _no_health(containers: Any, **kwargs: Any) -> Any:
+    """An app:1 container with its health check switched off: a container made from it
+    for app:2 has none either, so the rollback waits its whole `wait_seconds`."""
+    return containers.run(APP_V1, healthcheck={"test": ["NONE"]}, **kwargs)
+
+
+def policy_of(docker_client: Any, cid: str) -> str:
+    return docker_client.api.inspect_container(cid)["HostConfig"]["RestartPolicy"]["Name"]
+
+
+def test_successful_rollback_keeps_the_old_one_with_restart_policy_no(
+    containers: Any, docker_client: Any, cleanup_prefix: str
+) -> None:
+    old = containers.run(APP_V2, restart_policy={"Name": "always"})
+    p = preview_rollback(docker_client, old.id, "local", None)
+    assert p.target_image_id == docker_client.images.get(APP_V1).id
+    result = execute_rollback(docker_client, p, 15, lambda _m: None)
+    assert result.outcome == "rolled-back", result.message
+    assert policy_of(docker_client, old.id) == "no"  # never starts beside the new one
+    new = docker_client.containers.get(old.name)
+    assert result.new_container_id == new.id and new.image.id == p.target_image_id
+    assert new.attrs["HostConfig"]["RestartPolicy"]["Name"] == "always"
+
+
+def test_failed_start_restores_the_old_container_and_is_audited_failed(
+    containers: Any,
+    docker_client: Any,
+    host: DockerHost,
+    bad_image: str,
+    tmp_path: Path,
+    cleanup_prefix: str,
+) -> None:
+    old = containers.run(APP_V1, restart_policy={"Name": "unless-stopped"})
+    seen = ops.observe(docker_client, old.id)
+    p = preview_rollback(docker_client, old.id, "local", bad_image)
+    assert p.refusal is None
+
+    def broken_progress(_message: str) -> None:
+        raise RuntimeError("the progress widget is gone")  # must not break the rollback
+
+    plan = rollback_plan(host, seen, p, target="t1", wait_seconds=10, progress=broken_progress)
+    outcome = _run(plan, AuditLog(tmp_path / "audit.jsonl"))
+    assert outcome.status == "failed"
+    assert "starting the new container failed" in outcome.message
+    assert "/nonexistent" in outcome.message and "\n" not in outcome.message
+
+    restored = docker_client.containers.get(old.name)
+    assert restored.id == old.id and restored.status == "running"
+    assert policy_of(docker_client, old.id) == "unless-stopped"
+    assert [c.id for c in ours(docker_client, cleanup_prefix)] == [old.id]
+    (line,) = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert line["outcome"] == "failed" and line["error"].startswith(RESTORED_MESSAGE)
+    assert line["execution"]["outcome"] == "restored"
+    assert line["execution"]["to_image"] == bad_image
+
+
+def test_a_restore_that_fails_is_loud_and_names_what_is_left(
+    containers: Any, docker_client: Any, host: DockerHost, bad_image: str, tmp_path: Path
+) -> None:
+    old = containers.run(APP_V1)
+    seen = ops.observe(docker_client, old.id)
+    p = preview_rollback(docker_client, old.id, "local", bad_image)
+    squatter: list[Any] = []
+
+    def race(message: str) -> None:
+        # Someone (compose up, another operator) takes the name while we restore.
+        if "restoring" in message and not squatter:
+            docker_client.containers.get(old.name).remove(force=True)
+            squatter.append(
+                docker_client.containers.run(
+                    BASE_IMAGE,
+                    ["sleep", "600"],
+                    name=old.name,
+                    labels={TEST_LABEL: "1"},
+                    detach=True,
+                )
+            )
+
+    plan = rollback_plan(host, seen, p, target="t1", wait_seconds=10, progress=race)
+    try:
+        outcome = _run(plan, AuditLog(tmp_path / "audit.jsonl"))
+        assert outcome.status == "failed"
+        assert outcome.message.startswith("Failed: ROLLBACK FAILED AND THE RESTORE FAILED TOO")
+        kept = docker_client.containers.get(old.id)
+        assert kept.status == "exited" and kept.name.startswith(old.name + KEPT_SUFFIX)
+        assert f"old container {old.id[:12]} named {kept.name} (exited" in outcome.message
+        assert "no new container" in outcome.message
+        # What is not ours is never removed.
+        assert docker_client.containers.get(old.name).id == squatter[0].id
+        (line,) = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        assert line["outcome"] == "failed" and "RESTORE FAILED" in line["error"]
+        assert line["execution"]["outcome"] == "failed"
+    finally:
+        for c in squatter:
+            c.remove(force=True)
+        docker_client.api.remove_container(old.id, force=True)
+
+
+def test_stop_before_the_old_container_is_stopped_changes_nothing(
+    containers: Any, docker_client: Any, cleanup_prefix: str
+) -> None:
+    old = containers.run(APP_V2)
+    before = ops.observe(docker_client, old.id)
+    p = preview_rollback(docker_client, old.id, "local", None)
+    stop = threading.Event()
+    stop.set()
+    result = execute_rollback(docker_client, p, 15, lambda _m: None, stop=stop)
+    assert result.outcome == "aborted" and "nothing done" in result.message
+    now = ops.observe(docker_client, old.id)
+    assert (now.name, now.state, now.started_at) == (old.name, "running", before.started_at)
+    assert [c.id for c in ours(docker_client, cleanup_prefix)] == [old.id]
+
+
+def test_stop_after_the_old_container_was_stopped_restores_it(
+    containers: Any, docker_client: Any, cleanup_prefix: str
+) -> None:
+    old = containers.run(APP_V2, restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
+    p = preview_rollback(docker_client, old.id, "local", None)
+    stop = threading.Event()
+
+    def operator_presses_ctrl_c(message: str) -> None:
+        if message.startswith("creating"):
+            stop.set()
+
+    result = execute_rollback(docker_client, p, 15, operator_presses_ctrl_c, stop=stop)
+    assert result.outcome == "restored", result.message
+    assert "stopped by the operator" in result.message
+    now = docker_client.api.inspect_container(old.id)
+    assert now["Name"] == "/" + old.name and now["State"]["Running"]
+    assert now["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert [c.id for c in ours(docker_client, cleanup_prefix)] == [old.id]
+
+
+def test_the_deadline_ends_the_health_wait_and_restores(
+    containers: Any, docker_client: Any, cleanup_prefix: str
+) -> None:
+    old = _no_health(containers)
+    p = preview_rollback(docker_client, old.id, "local", APP_V2)
+    started = time.monotonic()
+    result = execute_rollback(docker_client, p, 60, lambda _m: None, deadline=time.monotonic() + 5)
+    assert result.outcome == "restored", result.message
+    assert "ran out of time" in result.message
+    assert time.monotonic() - started < 30
+    assert docker_client.containers.get(old.name).id == old.id
+
+
+def test_with_rm_and_swarm_task_containers_are_refused(containers: Any, docker_client: Any) -> None:
+    rm = containers.run(APP_V2, auto_remove=True)
+    assert "runs with --rm: cannot be kept for a restore" in (
+        preview_rollback(docker_client, rm.id, "local", None).refusal or ""
+    )
+    task = containers.run(
+        APP_V2,
+        labels={"com.docker.swarm.task.id": "t1", "com.docker.swarm.service.name": "web"},
+    )
+    refusal = preview_rollback(docker_client, task.id, "local", None).refusal
+    assert refusal == "managed by Swarm service web: roll back the service"
+
+
+def test_compose_labels_are_kept_and_said_in_the_preview(
+    containers: Any, docker_client: Any
+) -> None:
+    c = containers.run(
+        APP_V2,
+        labels={"com.docker.compose.project": "shop", "com.docker.compose.service": "web"},
+    )
+    recreated = dict(preview_rollback(docker_client, c.id, "local", None).recreated)
+    assert "service web of project shop" in recreated["compose"]
+
+
+def test_a_tag_moved_since_the_preview_is_refused(
+    containers: Any,
+    docker_client: Any,
+    host: DockerHost,
+    moving_tag: str,
+    tmp_path: Path,
+    cleanup_prefix: str,
+) -> None:
+    old = containers.run(APP_V2)
+    seen = ops.observe(docker_client, old.id)
+    p = preview_rollback(docker_client, old.id, "local", moving_tag)
+    assert p.target_image_id == docker_client.images.get(APP_V1).id
+    repository, tag = moving_tag.split(":")
+    docker_client.images.get(BASE_IMAGE).tag(repository, tag)  # moved after the preview
+
+    plan = rollback_plan(host, seen, p, target="t1", wait_seconds=5, progress=lambda _m: None)
+    outcome = _run(plan, AuditLog(tmp_path / "audit.jsonl"))
+    assert outcome.status == "refused-recheck" and "points at another image" in outcome.message
+    result = execute_rollback(docker_client, p, 5, lambda _m: None)
+    assert result.outcome == "aborted" and "nothing done" in result.message
+    assert ops.observe(docker_client, old.id).state == "running"
+
+
+def test_ctrl_c_during_the_rollback_restores_and_audits_the_real_outcome(
+    containers: Any, docker_client: Any, host: DockerHost, tmp_path: Path, cleanup_prefix: str
+) -> None:
+    old = _no_health(containers)
+    seen = ops.observe(docker_client, old.id)
+    p = preview_rollback(docker_client, old.id, "local", APP_V2)
+    warnings: list[str] = []
+
+    async def scenario() -> Any:
+        loop = asyncio.get_running_loop()
+        cancel = asyncio.Event()
+
+        def progress(message: str) -> None:
+            if message.startswith("waiting for the new container"):
+                loop.call_soon_threadsafe(cancel.set)  # what ctrl+c does
+
+        plan = rollback_plan(
+            host,
+            seen,
+            p,
+            target="t1",
+            wait_seconds=60,
+            progress=progress,
+            cancel=cancel,
+            warn=warnings.append,
+        )
+        assert plan.timeout > rollback_budget(seen, 60) + RESTORE_ALLOWANCE
+
+        async def yes(_plan: ActionPlan) -> bool:
+            return True
+
+        audit = AuditLog(tmp_path / "audit.jsonl")
+        return await run_action(
+            plan, confirm=yes, audit=audit, operator=OPERATOR, read_only=False, arm=None
+        )
+
+    outcome = asyncio.run(scenario())
+    assert outcome.status == "failed" and "stopped by the operator" in outcome.message
+    assert warnings == [INTERRUPT_MESSAGE]
+    assert docker_client.containers.get(old.name).id == old.id
+    (line,) = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert line["error"].startswith(RESTORED_MESSAGE)
+    assert line["execution"]["interrupted"] is True
+
+
+def test_a_cancelled_execute_still_awaits_the_restore(
+    containers: Any, docker_client: Any, host: DockerHost, cleanup_prefix: str
+) -> None:
+    old = _no_health(containers)
+    seen = ops.observe(docker_client, old.id)
+    p = preview_rollback(docker_client, old.id, "local", APP_V2)
+    waiting = threading.Event()
+
+    def progress(message: str) -> None:
+        if message.startswith("waiting for the new container"):
+            waiting.set()
+
+    plan = rollback_plan(host, seen, p, target="t1", wait_seconds=60, progress=progress)
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(plan.execute())
+        while not waiting.is_set():
+            await asyncio.sleep(0.05)
+        task.cancel()  # the life cycle's timeout, or the worker cancelled
+        with pytest.raises(RollbackRestored, match="stopped by the operator"):
+            await task
+
+    asyncio.run(scenario())
+    restored = docker_client.api.inspect_container(old.id)
+    assert restored["Name"] == "/" + old.name and restored["State"]["Running"]

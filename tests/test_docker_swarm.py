@@ -88,10 +88,11 @@ def service(swarm_client: Any) -> Iterator[str]:
             swarm_client.api.remove_service(sid)
 
 
-def update_image(client: Any, sid: str, image: str) -> None:
+def update_image(client: Any, sid: str, image: str, **labels: str) -> None:
     raw = client.api.inspect_service(sid)
     spec = raw["Spec"]
     spec["TaskTemplate"]["ContainerSpec"]["Image"] = image
+    spec["Labels"] = {**(spec.get("Labels") or {}), **labels}
     api = client.api
     response = api._post_json(
         api._url("/services/{0}/update", sid),
@@ -114,6 +115,7 @@ def test_list_services_counts_running_tasks(swarm_client: Any, service: str) -> 
     )
     s = summary_of(swarm_client, service)
     assert s.image == APP_V1 and s.previous_image is None
+    assert s.version == swarm_client.api.inspect_service(service)["Version"]["Index"] > 0
     assert s.mode == "replicated" and s.replicas_desired == 2
     assert s.key == f"local/service/{service}" and s.labels[TEST_LABEL] == "1"
     tasks = swarm.service_tasks(swarm_client, service)
@@ -206,3 +208,101 @@ def test_service_rollback_plan_through_the_life_cycle(
     (line,) = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert line["action"] == "docker.service_rollback" and line["outcome"] == "succeeded"
     assert (line["params"]["from_image"], line["params"]["to_image"]) == (APP_V2, APP_V1)
+    execution = line["execution"]
+    assert (execution["from_image"], execution["to_image"]) == (APP_V2, APP_V1)
+    assert execution["update_state"] == "rollback_completed" and execution["version"] > 0
+
+
+def _plan_and_run(
+    swarm_client: Any, service: str, tmp_path: Path, between: Any = None, seen: Any = None
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The service rollback plan of what the operator saw (`seen`, else the service now)
+    through the life cycle; `between()` runs between the recheck and the execution."""
+    import asyncio
+    import dataclasses
+    import json
+
+    from adapters.docker.client import DockerHost
+    from adapters.docker.discovery import resolve
+    from console.actions import ActionPlan, run_action
+    from console.audit import AuditLog
+    from console.docker_actions import service_rollback_plan
+    from console.operator import OperatorContext
+
+    host = DockerHost(resolve("local", None, env=dict(os.environ)), timeout=10.0)
+    plan = service_rollback_plan(
+        host,
+        seen or summary_of(swarm_client, service),
+        target="t1",
+        progress=lambda _m: None,
+        converge_timeout=60,
+    )
+    if between is not None:
+        checked = plan.recheck
+
+        async def recheck_then_change() -> str | None:
+            reason = await checked()
+            await asyncio.to_thread(between)
+            return reason
+
+        plan = dataclasses.replace(plan, recheck=recheck_then_change)
+
+    async def yes(_plan: ActionPlan) -> bool:
+        return True
+
+    operator = OperatorContext(user="oncall", sudo_user=None, ssh_client=None, hostname="h", pid=1)
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    try:
+        outcome = asyncio.run(
+            run_action(plan, confirm=yes, audit=audit, operator=operator, read_only=False, arm=None)
+        )
+    finally:
+        host.close()
+    lines = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    return outcome, lines
+
+
+def _updated_to_v2(swarm_client: Any, service: str) -> None:
+    update_image(swarm_client, service, APP_V2)
+    wait_until(
+        lambda: summary_of(swarm_client, service).previous_image == APP_V1,
+        timeout=30,
+        what="a previous spec",
+    )
+
+
+def test_recheck_refuses_another_previous_image(
+    swarm_client: Any, service: str, tmp_path: Path
+) -> None:
+    _updated_to_v2(swarm_client, service)
+    seen = summary_of(swarm_client, service)
+    # Same image, but the previous spec is now app:2's: a rollback would go elsewhere.
+    update_image(swarm_client, service, APP_V2, note="relabelled")
+    wait_until(
+        lambda: summary_of(swarm_client, service).previous_image == APP_V2,
+        timeout=30,
+        what="the new previous spec",
+    )
+    outcome, (line,) = _plan_and_run(swarm_client, service, tmp_path, seen=seen)
+    assert line["outcome"] == "refused-recheck"
+    assert outcome.status == "refused-recheck", outcome.message
+    assert f"would roll back to {APP_V2} now, not {APP_V1} as shown" in outcome.message
+    assert summary_of(swarm_client, service).image == APP_V2
+
+
+def test_a_service_changed_after_the_recheck_is_not_rolled_back(
+    swarm_client: Any, service: str, tmp_path: Path
+) -> None:
+    _updated_to_v2(swarm_client, service)
+
+    def operator_elsewhere_relabels() -> None:
+        update_image(swarm_client, service, APP_V2, note="changed")
+
+    outcome, (line,) = _plan_and_run(swarm_client, service, tmp_path, operator_elsewhere_relabels)
+    assert outcome.status == "failed", outcome.message
+    assert "the service changed since you confirmed: nothing done" in outcome.message
+    raw = swarm_client.api.inspect_service(service)
+    assert raw["Spec"]["Labels"]["note"] == "changed"
+    assert swarm.strip_digest(raw["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]) == APP_V2
+    assert (raw.get("UpdateStatus") or {}).get("State") != "rollback_started"
+    assert line["outcome"] == "failed"

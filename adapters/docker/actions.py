@@ -103,10 +103,17 @@ def uptime(state: ContainerState, now: float | None = None) -> float | None:
 
 
 def recheck(
-    client: docker.DockerClient, seen: ContainerState, *, want_running: bool | None = None
+    client: docker.DockerClient,
+    seen: ContainerState,
+    *,
+    want_running: bool | None = None,
+    same_run: bool = True,
 ) -> str | None:
-    """None when the container is still the one the operator saw, in the same state;
-    else the reason to refuse. `want_running` also requires it to run (True) or not."""
+    """None when the container is still the one the operator saw (same id and name);
+    else the reason to refuse. `want_running` also requires it to run (True) or not.
+    `same_run` (the default) also requires the same state and the same run (start time,
+    restart count); a stop passes False: a crash-looping container restarts between the
+    preview and the confirmation, and stopping it is exactly what is wanted."""
     import docker.errors
 
     try:
@@ -115,12 +122,16 @@ def recheck(
         return f"the container {seen.name} no longer exists (removed after it was selected)"
     if now.id != seen.id:
         return f"{seen.name} is another container now"
+    if now.name != seen.name:
+        return f"{seen.name} was renamed to {now.name} since it was shown"
+    if want_running is not None and now.running != want_running:
+        return f"{seen.name} is {now.state} now, not {seen.state} as shown"
+    if not same_run:
+        return None
     if now.state != seen.state:
         return f"{seen.name} is {now.state} now, not {seen.state} as shown"
     if now.started_at != seen.started_at or now.restart_count != seen.restart_count:
         return f"{seen.name} was restarted since it was shown (started {now.started_at})"
-    if want_running is not None and seen.running != want_running:
-        return f"{seen.name} is {now.state}"
     return None
 
 

@@ -145,6 +145,8 @@ class ServiceSummary:
     update_message: str
     updated_at: float | None
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: The spec's `Version.Index`: an update posted with it is refused once it changed.
+    version: int = 0
 
     @property
     def key(self) -> str:
@@ -216,6 +218,9 @@ class DockerEvent:
     name: str
     time: float
     exit_code: int | None = None
+    image: str = ""
+    #: the container's labels (the engine sends them with every container event)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- logs -------------------------------------------------------------------------------
@@ -247,15 +252,20 @@ class RollbackPreview:
     target_basis: str  # "previous image of the repository by creation time" / "config"
     recreated: tuple[tuple[str, str], ...]  # (what, value): name, env (names), ports...
     refusal: str | None = None
+    #: The image id `target_image` named at preview time: the rollback is refused if the
+    #: tag points elsewhere by then, and the new container must run exactly this id.
+    target_image_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RollbackResult:
     """How a rollback ended: `outcome` is rolled-back, restored (new one failed and the
-    old container runs again) or failed (and `message` says what state is left)."""
+    old container runs again), aborted (stopped before anything changed) or failed (and
+    `message` says what state is left)."""
 
     outcome: str
     old_image: str
     new_image: str
     message: str
     kept_container: str | None = None  # the old container's new name, kept for restore
+    new_container_id: str | None = None  # the container created by the rollback, if kept

@@ -6,6 +6,8 @@ come from the tasks, not from the spec: "3/3" means three tasks are running now.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -24,6 +26,15 @@ _POLL = 0.5
 
 class RollbackRefused(Exception):
     """The service cannot be rolled back (no previous spec): nothing was sent."""
+
+
+class ServiceChanged(RollbackRefused):
+    """The service's spec changed since the operator confirmed: nothing was done."""
+
+
+CHANGED_MESSAGE = "the service changed since you confirmed: nothing done"
+#: Update states in which the manager stopped rolling back: waiting longer cannot help.
+_STUCK = ("rollback_paused", "paused")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +114,7 @@ def _summary(host: str, raw: Mapping[str, Any], running: int) -> ServiceSummary:
         update_message=update.get("Message") or "",
         updated_at=parse_time(update.get("CompletedAt") or raw.get("UpdatedAt")),
         labels=dict(spec.get("Labels") or {}),
+        version=int((raw.get("Version") or {}).get("Index") or 0),
     )
 
 
@@ -133,28 +145,47 @@ def inspect_service(client: docker.DockerClient, service_id: str) -> ServiceSumm
     return _summary("", raw, running)
 
 
+def inspected_summary(raw: Mapping[str, Any]) -> ServiceSummary:
+    """The summary of one `inspect_service` answer (no task count: 0 running)."""
+    return _summary("", raw, 0)
+
+
 def _counts(task: TaskSummary) -> bool:
     return task.state == "running" and task.desired_state == "running"
 
 
-def request_rollback(client: docker.DockerClient, service_id: str) -> tuple[str, str]:
+def request_rollback(
+    client: docker.DockerClient, service_id: str, version: int | None = None
+) -> tuple[str, str, str | None]:
     """Ask the manager to roll the service back to its previous spec, as
     `docker service rollback` does (an update with `rollback=previous`; the body is the
-    current spec, which the manager ignores). Returns (from image, to image)."""
+    current spec, which the manager ignores), at spec `version`: the manager refuses it
+    when the service changed since (`ServiceChanged`). Returns (from image, to image,
+    the update status's start time before the request)."""
+    import docker.errors
+
     raw = client.api.inspect_service(service_id)
     previous = raw.get("PreviousSpec")
     name = (raw.get("Spec") or {}).get("Name", service_id)
     if not previous:
         raise RollbackRefused(f"the service {name} has no previous spec to roll back to")
+    # The manager compares `version` with the spec's own, atomically: no check here.
+    current = int(raw["Version"]["Index"])
     api = client.api
     # The SDK's update_service has no `rollback` parameter: post as the CLI does.
     response = api._post_json(
         api._url("/services/{0}/update", raw["ID"]),
         data=raw["Spec"],
-        params={"version": raw["Version"]["Index"], "rollback": "previous"},
+        params={"version": current if version is None else version, "rollback": "previous"},
     )
-    api._raise_for_status(response)
-    return _image_of(raw.get("Spec")) or "", _image_of(previous) or ""
+    try:
+        api._raise_for_status(response)
+    except docker.errors.APIError as err:
+        if "out of sequence" in str(err.explanation or err):
+            raise ServiceChanged(CHANGED_MESSAGE) from None
+        raise
+    started = (raw.get("UpdateStatus") or {}).get("StartedAt")
+    return _image_of(raw.get("Spec")) or "", _image_of(previous) or "", started
 
 
 def wait_converged(
@@ -163,8 +194,14 @@ def wait_converged(
     image: str,
     timeout: float,
     progress: Progress,
+    *,
+    started_before: str | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[bool, ServiceSummary]:
-    """Poll until every desired task runs `image` and the replica count is met."""
+    """Poll (at most `timeout` s, or until `stop`) until the manager reports THIS
+    rollback completed (`rollback_completed`, with an update start time other than
+    `started_before`), every desired task runs `image` and the replica count is met."""
+    stop = stop or threading.Event()
     deadline = time.monotonic() + timeout
     while True:
         raw = client.api.inspect_service(service_id)
@@ -175,42 +212,59 @@ def wait_converged(
         desired = summary.replicas_desired
         on_image = [t for t in running if t.image == image]
         state = summary.update_state or "-"
+        ours = (raw.get("UpdateStatus") or {}).get("StartedAt") != started_before
         progress(
             f"{summary.name}: {len(on_image)}/{desired if desired is not None else len(live)} "
             f"tasks on {image}, update {state}"
         )
         converged = (
-            summary.image == image
+            ours
+            and state == "rollback_completed"
+            and summary.image == image
             and all(t.image == image for t in live)
             and (len(on_image) >= desired if desired is not None else bool(on_image))
-            and state not in ("rollback_started", "updating")
         )
         if converged:
             return True, summary
-        if time.monotonic() >= deadline:
+        if (ours and state in _STUCK) or stop.is_set() or time.monotonic() >= deadline:
             return False, summary
-        time.sleep(_POLL)
+        stop.wait(_POLL)
 
 
 def rollback_service(
     client: docker.DockerClient,
     service_id: str,
     *,
+    version: int | None = None,
     timeout: float = 60.0,
     progress: Progress = lambda _msg: None,
+    stop: threading.Event | None = None,
 ) -> ServiceRollbackResult:
-    """Roll the service back to its previous spec and wait (bounded) for its tasks to
-    converge on the previous image. Raises `RollbackRefused` without a previous spec."""
-    from_image, to_image = request_rollback(client, service_id)
-    progress(f"rollback requested: {from_image} -> {to_image}")
-    converged, summary = wait_converged(client, service_id, to_image, timeout, progress)
-    done = f"{summary.replicas_running}/{summary.replicas_desired or '-'} running"
-    message = (
-        f"{summary.name} rolled back to {to_image} ({done})"
-        if converged
-        else f"{summary.name} did not converge on {to_image} within {timeout:g} s ({done}, "
-        f"update {summary.update_state or '-'}: {summary.update_message})"
+    """Roll the service back to its previous spec (at spec `version`, when given) and
+    wait (bounded; `stop` ends the wait early) for the manager to complete it on the
+    previous image. Raises `RollbackRefused` without a previous spec and
+    `ServiceChanged` when the spec is no longer at `version`: nothing is sent then."""
+    report = _quiet(progress)
+    from_image, to_image, started = request_rollback(client, service_id, version)
+    report(f"rollback requested: {from_image} -> {to_image}")
+    converged, summary = wait_converged(
+        client, service_id, to_image, timeout, report, started_before=started, stop=stop
     )
+    done = f"{summary.replicas_running}/{summary.replicas_desired or '-'} running"
+    if converged:
+        message = f"{summary.name} rolled back to {to_image} ({done})"
+    else:
+        stopped = stop is not None and stop.is_set()
+        lead = (
+            f"stopped waiting for {summary.name} to roll back to {to_image}"
+            if stopped
+            else f"{summary.name} did not converge on {to_image} within {timeout:g} s"
+        )
+        detail = " ".join(summary.update_message.split())[:200]
+        message = (
+            f"{lead} ({done}, update {summary.update_state or '-'}: {detail}); "
+            "the manager may still be rolling it back: check the service"
+        )
     return ServiceRollbackResult(
         service=summary.name,
         from_image=from_image,
@@ -221,3 +275,13 @@ def rollback_service(
         update_state=summary.update_state,
         message=message,
     )
+
+
+def _quiet(progress: Progress) -> Progress:
+    """`progress` that can never break the rollback (a closed loop, a failing widget)."""
+
+    def report(message: str) -> None:
+        with contextlib.suppress(Exception):
+            progress(message)
+
+    return report
