@@ -93,10 +93,11 @@ class ContainerLogsScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.query_one(LogView).focus()
-        # The reader thread parses a flood in pure Python and holds the GIL for up to the
-        # switch interval each time the UI thread wants it back (after every select and
-        # write): 5 ms hand-offs add up to key-press stalls of 200+ ms at 15k lines/s.
-        # A 1 ms interval while a log is followed halves them (bench/log_flood_bench.py).
+        # The reader thread still parses a flood in Python (~15 % of a core at 17k
+        # lines/s) and holds the GIL up to the switch interval each time the UI thread
+        # wants it back. Measured with bench/log_flood_bench.py after the reader was made
+        # 2x cheaper: 5 ms -> 5 of 60 key presses over 150 ms (max 414 ms); 1 ms -> 1 of
+        # 60 (max 176 ms). So it stays, only while a log is followed, restored on unmount.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL))
         self.start_follower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from typing import Any
 import docker
 import pytest
 
-from adapters.docker.logs import LogBatch, LogFollower
+from adapters.docker.logs import LogBatch, LogFollower, _Dechunker, _Demuxer, _LineAssembler
 from adapters.docker.models import LogLine
 from tests.docker_situations import wait_until
 
@@ -226,3 +227,115 @@ def test_process_with_a_running_follower_exits_promptly(containers: Any) -> None
     assert out.returncode == 0, out.stderr
     assert "following" in out.stdout
     assert time.monotonic() - t0 < 10
+
+
+def test_engine_split_pieces_are_joined_then_cut_at_the_limit(containers: Any) -> None:
+    # The engine cuts a line longer than 16 KiB into pieces, each a frame with its own
+    # timestamp: they are one line again, cut at max_line_bytes (the default: 16 KiB).
+    script = (
+        "head -c 40000 /dev/zero | tr '\\0' a; echo; "
+        "head -c 20000 /dev/zero | tr '\\0' b; echo; echo after; exec sleep 600"
+    )
+    c = containers.run(command=["sh", "-c", script])
+    f = follow(c)
+    g = follow(c, max_line_bytes=32_768)
+    try:
+        cut = collect(f, lambda ls: any(line.text == "after" for line in ls))
+        joined = collect(g, lambda ls: any(line.text == "after" for line in ls))
+    finally:
+        f.stop()
+        g.stop()
+    assert [(len(x.text), x.truncated) for x in cut] == [(16_384, True), (16_384, True), (5, False)]
+    assert cut[0].text == "a" * 16_384 and cut[1].text == "b" * 16_384
+    assert [(len(x.text), x.truncated) for x in joined] == [
+        (32_768, True),
+        (20_000, False),
+        (5, False),
+    ]
+    assert joined[1].text == "b" * 20_000 and joined[1].timestamp  # the first piece's
+
+
+def chunked(payloads: list[bytes]) -> bytes:
+    return b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in payloads) + b"0\r\n\r\n"
+
+
+def frame(stream: int, payload: bytes) -> bytes:
+    return struct.pack(">BxxxL", stream, len(payload)) + payload
+
+
+def parse(body: bytes, pieces: list[int], tty: bool = False, limit: int = 64) -> list[LogLine]:
+    """The follower's own parser on `body` cut at `pieces` offsets (as reads would)."""
+    out: list[LogLine] = []
+    assemblers = {name: _LineAssembler(name, limit, out) for name in ("stdout", "stderr")}
+    feed = assemblers["stdout"].feed_tty if tty else _Demuxer(assemblers).feed
+    dechunker = _Dechunker()
+    for start, end in zip([0, *pieces], [*pieces, len(body)], strict=True):
+        data = dechunker.feed(body[start:end])
+        if data:
+            feed(data)
+    assert dechunker.finished
+    for assembler in assemblers.values():
+        assembler.flush()
+    return out
+
+
+TS = b"2024-05-01T12:00:00.123456789Z "
+
+
+def test_parser_gives_the_same_lines_whatever_the_reads() -> None:
+    # The engine's bytes (chunked transfer, 8-byte frames, timestamps) cut at every
+    # offset: the lines must not depend on where a read ended.
+    messages = [
+        frame(1, TS + b"plain\n"),
+        frame(2, TS + b"to stderr\r\n"),
+        frame(1, TS + b"bad \xff utf8\n"),
+        frame(1, TS + b"x" * 100 + b"\n"),  # over the 64-byte limit: cut
+        frame(1, TS + b"first piece "),  # a split line: two frames, two timestamps
+        frame(1, TS + b"second piece\n"),
+        frame(1, TS + b"\n"),  # an empty line
+        frame(1, TS + b"no newline at the end"),
+    ]
+    body = chunked(messages)
+    expected = [
+        ("stdout", "plain", False),
+        ("stderr", "to stderr", False),
+        ("stdout", "bad \ufffd utf8", False),
+        ("stdout", "x" * 64, True),
+        ("stdout", "first piece second piece", False),
+        ("stdout", "", False),
+        ("stdout", "no newline at the end", False),
+    ]
+    whole = parse(body, [])
+    assert [(x.stream, x.text, x.truncated) for x in whole] == expected
+    assert all(x.timestamp == TS[:-1].decode() for x in whole)
+    for cut in range(1, len(body)):
+        assert parse(body, [cut]) == whole, cut
+    assert parse(body, list(range(1, len(body)))) == whole  # one byte per read
+
+
+def test_tty_parser_gives_the_same_lines_whatever_the_reads() -> None:
+    lines = [TS + b"one\r\n", TS + b"y" * 80 + b"\r\n", TS + b"\xc3\r\n", TS + b"last"]
+    body = chunked([b"".join(lines[:2]), *lines[2:]])
+    whole = parse(body, [], tty=True)
+    assert [(x.text, x.truncated) for x in whole] == [
+        ("one", False),
+        ("y" * 64, True),
+        ("\ufffd", False),
+        ("last", False),
+    ]
+    for cut in range(1, len(body)):
+        assert parse(body, [cut], tty=True) == whole, cut
+
+
+def test_a_huge_frame_is_never_held_whole() -> None:
+    payload = TS + b"z" * 300_000 + b"\n"
+    body = chunked([frame(1, payload)[i : i + 4096] for i in range(0, len(payload) + 8, 4096)])
+    out: list[LogLine] = []
+    assemblers = {name: _LineAssembler(name, 1000, out) for name in ("stdout", "stderr")}
+    demuxer, dechunker = _Demuxer(assemblers), _Dechunker()
+    held = 0
+    for i in range(0, len(body), 65_536):
+        demuxer.feed(dechunker.feed(body[i : i + 65_536]))
+        held = max(held, len(demuxer.carry), len(assemblers["stdout"].buf))
+    assert [(len(x.text), x.truncated) for x in out] == [(1000, True)]
+    assert held <= 65_536 + 8

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import pytest
 from textual.app import App, ComposeResult
 
 from adapters.docker.models import LogLine
+from widgets.log_lines import LogEntry
 from widgets.log_view import LogView, level_of, short_timestamp, strip_controls
 
 pytestmark = pytest.mark.timeout(60)
@@ -193,3 +196,70 @@ def test_export_is_plain() -> None:
     view = LogView(max_lines=10)
     view.append_lines([LogLine("stderr", "a\x1b[31mred\x1b[0m", timestamp="T1")])
     assert view.export_lines() == ["T1 stderr ared"]
+
+
+def varied(start: int, count: int) -> list[LogLine]:
+    """Lines of 1 to 4 rows at 40 cells, some warnings, some with wide characters."""
+    out = []
+    for i in range(start, start + count):
+        word = "WARN" if i % 5 == 0 else "info"
+        filler = ("数" if i % 7 == 0 else "x") * (i * 13 % 120)
+        out.append(LogLine("stdout", f"{word} line {i} {filler}"))
+    return out
+
+
+@pytest.mark.parametrize("level", ["all", "warn"])
+async def test_wrapped_row_index_stays_exact_while_the_full_buffer_moves(level: str) -> None:
+    # The row index is updated per batch (not rebuilt): it must always equal a rebuild,
+    # with the buffer full (lines leaving the front) and with the level filter on.
+    app = LogApp(max_lines=60)
+    async with app.run_test(size=(40, 12)) as pilot:
+        view = app.query_one(LogView)
+        view.set_wrap(True)
+        view.set_level(level)  # type: ignore[arg-type]
+        for batch in range(30):
+            view.append_lines(varied(batch * 23, 23))
+            await pilot.pause()
+            index = view._rows_index()
+            width = view._text_width()
+            expected = list(accumulate(e.rows(width) for e in view._view))
+            assert len(index) == len(view._view)
+            assert [index.start_of(i + 1) for i in range(len(index) - 1)] == expected[:-1]
+            assert index.total() == (expected[-1] if expected else 0) == view.virtual_size.height
+            # Following: the last row on screen is the last row of the newest line.
+            height = view.scrollable_content_region.height
+            assert round(view.scroll_y) == max(0, index.total() - height)
+            assert view._bottom_index() == len(view._view) - 1
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+async def test_a_drain_does_not_walk_the_buffer(wrap: bool) -> None:
+    # With the buffer full, adding a batch touches only the new lines: no line already
+    # buffered is measured again; unwrapped, a line is sanitised only when drawn.
+    app = LogApp(max_lines=5000)
+    async with app.run_test(size=(80, 12)) as pilot:
+        view = app.query_one(LogView)
+        view.set_wrap(wrap)
+        view.append_lines(lines(0, 4900))
+        await pilot.pause()
+        view.append_lines(lines(4900, 100))  # the scrollbar came: the width is settled
+        await pilot.pause()
+        old = list(view._view)
+        calls = 0
+        original = LogEntry.rows
+
+        def counting(entry: LogEntry, width: int) -> int:
+            nonlocal calls
+            calls += 1
+            return original(entry, width)
+
+        LogEntry.rows = counting  # type: ignore[method-assign]
+        try:
+            view.append_lines(lines(5000, 100))
+            await pilot.pause()
+        finally:
+            LogEntry.rows = original  # type: ignore[method-assign]
+        assert calls <= (100 if wrap else 0)  # the new lines' rows, once each
+        if not wrap:
+            assert sum(e._text is not None for e in old) <= 2 * 12  # only what was drawn
+        assert view.visible_lines()[-1].strip() == "line 5099"

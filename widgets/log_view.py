@@ -2,8 +2,11 @@
 
 Measured with Textual 8.2.8: `RichLog` cannot keep up with 10,000 lines/s, and
 `Log(max_lines=N)` stops repainting once full. This widget keeps `max_lines` entries in a
-deque, sanitises a line only when it is drawn or searched (a flood of 20,000 lines/s
-draws a few dozen of them per frame), and renders only the visible rows.
+deque, sanitises a line only when it is drawn, searched or (wrapped) measured (a flood
+of 20,000 lines/s draws a few dozen of them per frame), and renders only the visible
+rows. A batch costs O(its own lines): drawn rows stay cached by (line, row, width), and
+wrapped row counts live in a `RowIndex` updated per batch, never rebuilt per drain. What
+one line is (level, text, drawing, export) is in widgets/log_lines.py.
 
 Rows: an optional timestamp, a one-cell stream marker (stderr: a bar, stdout: blank, so
 the two are told apart without colour), then the text. A cut line ends with a visible
@@ -17,14 +20,10 @@ old ones fall out of the buffer).
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Sequence
-from itertools import accumulate
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from rich.cells import cell_len, chop_cells, set_cell_size
-from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
@@ -34,84 +33,21 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from adapters.docker.models import LogLine
-from widgets.safe_text import ELLIPSIS, sanitize
-
-Level = Literal["all", "warn", "error"]
-LEVELS: tuple[Level, ...] = ("all", "warn", "error")
-TRUNCATED_MARK = " …[cut]"
-DISPLAY_MAX = 20_000  # characters of one line drawn (the follower cuts at 16 KiB)
-_LEVEL_SCAN = 300  # the level word is near the start of a line
-_ERROR_RE = re.compile(
-    r"\b(?:error|err|fatal|critical|crit|panic|emerg|alert|severe|exception)\b", re.I
+from widgets.log_lines import (
+    LEVELS,
+    MIN_RANK,
+    RANK,
+    TRUNCATED_MARK,
+    Level,
+    LogEntry,
+    RowIndex,
+    entry_segments,
+    export_line,
+    level_of,
+    prefix_width,
+    short_timestamp,
+    strip_controls,
 )
-_WARN_RE = re.compile(r"\b(?:warn|warning)\b", re.I)
-_RANK = {"info": 0, "warn": 1, "error": 2, "notice": 3}
-_MIN_RANK = {"all": 0, "warn": 1, "error": 2}
-# Escape sequences (CSI, OSC up to BEL/ST, other two-byte ESC) and then any control
-# character: what a saved file must never contain.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
-_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
-
-
-def level_of(text: str) -> str:
-    """ "error", "warn" or "info": what a line looks like by its first words."""
-    head = text[:_LEVEL_SCAN]
-    if _ERROR_RE.search(head):
-        return "error"
-    if _WARN_RE.search(head):
-        return "warn"
-    return "info"
-
-
-def strip_controls(text: str) -> str:
-    """`text` without escape sequences and control characters (tabs kept): for files."""
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
-
-
-def short_timestamp(ts: str | None) -> str:
-    """RFC 3339 "2024-05-01T12:34:56.123456789Z" as "05-01 12:34:56.123"."""
-    if not ts or len(ts) < 19:
-        return sanitize(ts or "", max_len=18).ljust(18)
-    return f"{ts[5:10]} {ts[11:23]}".ljust(18)
-
-
-class _Entry:
-    """One buffered line; sanitised text, level and row counts computed when needed."""
-
-    __slots__ = ("_level", "_rows", "_text", "line", "notice", "seq")
-
-    def __init__(self, seq: int, line: LogLine, notice: bool = False) -> None:
-        self.seq = seq
-        self.line = line
-        self.notice = notice
-        self._text: str | None = None
-        self._level: str | None = None
-        self._rows: tuple[int, int] = (0, 0)  # (width, rows) when wrapped at width
-
-    @property
-    def text(self) -> str:
-        if self._text is None:
-            raw = self.line.text
-            if raw.endswith("\r"):  # CRLF endings: the CR is noise, not content
-                raw = raw[:-1]
-            self._text = sanitize(raw, max_len=DISPLAY_MAX)
-        return self._text
-
-    @property
-    def level(self) -> str:
-        if self._level is None:
-            self._level = "notice" if self.notice else level_of(self.line.text)
-        return self._level
-
-    def rows(self, width: int) -> int:
-        if self._rows[0] != width:
-            text = self.text + (TRUNCATED_MARK if self.line.truncated else "")
-            if text.isascii():
-                n = max(1, -(-len(text) // width))
-            else:
-                n = max(1, len(chop_cells(text, width)))
-            self._rows = (width, n)
-        return self._rows[1]
 
 
 class LogView(ScrollView, can_focus=True):
@@ -176,8 +112,8 @@ class LogView(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max(1, max_lines)
-        self._buffer: deque[_Entry] = deque(maxlen=self.max_lines)
-        self._view: deque[_Entry] = self._buffer  # the level filter's subset (or the buffer)
+        self._buffer: deque[LogEntry] = deque(maxlen=self.max_lines)
+        self._view: deque[LogEntry] = self._buffer  # the level filter's subset (or the buffer)
         self._seq = 0
         self.follow = True
         self.wrap = False
@@ -186,7 +122,7 @@ class LogView(ScrollView, can_focus=True):
         self._search: re.Pattern[str] | None = None
         self._search_text = ""
         self._match_seq: int | None = None
-        self._prefix: list[int] | None = None  # cumulative rows per view entry (wrap)
+        self._prefix: RowIndex | None = None  # rows per view entry when wrapped
         self._strips: dict[tuple[int, int, int], Strip] = {}
         self._styles: dict[str, Style] = {}
         self.received = 0  # lines given to the widget
@@ -216,11 +152,13 @@ class LogView(ScrollView, can_focus=True):
         if len(lines) > self.max_lines:  # only the newest max_lines can stay anyway
             self.skipped += len(lines) - self.max_lines
             lines = lines[-self.max_lines :]
-        self._add(_Entry(self._next_seq(), line) for line in lines)
+        seq = self._seq
+        self._seq += len(lines)
+        self._add([LogEntry(seq + i, line) for i, line in enumerate(lines, 1)])
 
     def add_notice(self, text: str) -> None:
         """A line of our own (the stream ended, lines dropped, the follower restarted)."""
-        self._add([_Entry(self._next_seq(), LogLine("notice", text), notice=True)])
+        self._add([LogEntry(self._next_seq(), LogLine("notice", text), notice=True)])
 
     def clear(self) -> None:
         self._buffer.clear()
@@ -255,9 +193,9 @@ class LogView(ScrollView, can_focus=True):
         if level == "all":
             self._view = self._buffer
         else:
-            floor = _MIN_RANK[level]
+            floor = MIN_RANK[level]
             self._view = deque(
-                (e for e in self._buffer if _RANK[e.level] >= floor), maxlen=self.max_lines
+                (e for e in self._buffer if RANK[e.level] >= floor), maxlen=self.max_lines
             )
         self._changed()
         self._keep_top(top)
@@ -298,13 +236,7 @@ class LogView(ScrollView, can_focus=True):
     def export_lines(self) -> list[str]:
         """Every buffered line as plain text for a file: timestamp, stream, text, with
         escape sequences and control characters removed."""
-        out: list[str] = []
-        for entry in self._buffer:
-            line = entry.line
-            head = f"{line.timestamp} " if line.timestamp else ""
-            tail = TRUNCATED_MARK if line.truncated else ""
-            out.append(f"{head}{line.stream} {strip_controls(line.text)}{tail}")
-        return out
+        return [export_line(entry.line) for entry in self._buffer]
 
     # -- key actions ----------------------------------------------------------------------
 
@@ -339,7 +271,7 @@ class LogView(ScrollView, can_focus=True):
         self._seq += 1
         return self._seq
 
-    def _add(self, entries: Iterable[_Entry]) -> None:
+    def _add(self, entries: Iterable[LogEntry]) -> None:
         new = list(entries)
         if not new:
             return
@@ -347,17 +279,32 @@ class LogView(ScrollView, can_focus=True):
         removed_rows = 0
         if not self.follow:
             removed_rows = self._rows_before(first_kept)
+        view = self._view
+        before = len(view)
         self._buffer.extend(new)
-        if self._view is not self._buffer:
-            floor = _MIN_RANK[self.level]
-            self._view.extend(e for e in new if _RANK[e.level] >= floor)
-            while self._view and self._view[0].seq < first_kept:
-                self._view.popleft()
+        added = new
+        if view is not self._buffer:
+            floor = MIN_RANK[self.level]
+            added = [e for e in new if RANK[e.level] >= floor]
+            view.extend(added)
+            while view and view[0].seq < first_kept:
+                view.popleft()
+        index = self._prefix
+        if index is not None:  # wrapped: keep the row index up to date, O(new lines)
+            dropped = before + len(added) - len(view)
+            if index.width == self._text_width() and dropped < before:
+                index.drop(dropped)
+                index.extend(e.rows(index.width) for e in added)
+            else:
+                self._prefix = None
+        # Drawn rows stay valid (cached by line, row and width): only the size changes.
+        self.virtual_size = Size(self.scrollable_content_region.width, self._total_rows())
         if self.follow:
-            self._changed()
             self._scroll_end()
-        else:
-            self._changed(scroll_to=max(0, round(self.scroll_y) - removed_rows))
+        elif self.is_mounted:
+            y = max(0, round(self.scroll_y) - removed_rows)
+            self.scroll_to(y=y, animate=False, force=True)
+            self.refresh()
 
     def _rows_before(self, seq: int) -> int:
         """Rows (in the current layout) of the view's entries older than `seq`."""
@@ -387,22 +334,24 @@ class LogView(ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.height - 1)
 
     def _prefix_width(self) -> int:
-        return (19 if self.timestamps else 0) + 1
+        return prefix_width(self.timestamps)
 
     def _text_width(self) -> int:
         return max(1, self.scrollable_content_region.width - self._prefix_width())
 
-    def _rows_prefix(self) -> list[int]:
-        if self._prefix is None:
-            width = self._text_width()
-            self._prefix = list(accumulate(e.rows(width) for e in self._view))
+    def _rows_index(self) -> RowIndex:
+        width = self._text_width()
+        # The width also changes without a Resize, when the scrollbar comes or goes.
+        if self._prefix is None or self._prefix.width != width:
+            self._prefix = RowIndex(width, (e.rows(width) for e in self._view))
         return self._prefix
 
     def _total_rows(self) -> int:
-        if not self.wrap:
-            return len(self._view)
-        prefix = self._rows_prefix()
-        return prefix[-1] if prefix else 0
+        return self._rows_index().total() if self.wrap else len(self._view)
+
+    def _first_row(self, index: int) -> int:
+        """The first row of view entry `index`."""
+        return self._rows_index().start_of(index) if self.wrap else index
 
     def _locate(self, y: int) -> tuple[int, int] | None:
         """(view index, row within the entry) of virtual row `y`."""
@@ -410,11 +359,7 @@ class LogView(ScrollView, can_focus=True):
             return None
         if not self.wrap:
             return (y, 0) if y < len(self._view) else None
-        prefix = self._rows_prefix()
-        index = bisect_right(prefix, y)
-        if index >= len(prefix):
-            return None
-        return index, y - (prefix[index - 1] if index else 0)
+        return self._rows_index().locate(y)
 
     def _top_index(self) -> int:
         where = self._locate(round(self.scroll_y))
@@ -437,7 +382,7 @@ class LogView(ScrollView, can_focus=True):
         return None
 
     def _scroll_to_index(self, index: int) -> None:
-        y = index if not self.wrap else (self._rows_prefix()[index - 1] if index else 0)
+        y = self._first_row(index)
         self.scroll_to(y=max(0, y - self._page() // 2), animate=False, force=True)
 
     def _keep_top(self, seq: int | None) -> None:
@@ -448,13 +393,20 @@ class LogView(ScrollView, can_focus=True):
         if index is None and seq is not None:  # filtered out: the next line still shown
             index = next((i for i, e in enumerate(self._view) if e.seq > seq), None)
         if index is not None and self.is_mounted:
-            y = index if not self.wrap else (self._rows_prefix()[index - 1] if index else 0)
-            self.scroll_to(y=y, animate=False, force=True)
+            self.scroll_to(y=self._first_row(index), animate=False, force=True)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
         self._styles.clear()
+
+    def watch_show_vertical_scrollbar(self) -> None:
+        # The scrollbar coming or going changes the text width (no Resize is sent):
+        # wrapped rows, the virtual size and the end of the view all move.
+        if self.wrap and self.is_mounted:
+            self._changed()
+            if self.follow:
+                self._scroll_end()
 
     def on_resize(self, event: events.Resize) -> None:
         self._changed()
@@ -494,69 +446,12 @@ class LogView(ScrollView, can_focus=True):
             self._strips[key] = strip
         return strip
 
-    def _draw(self, entry: _Entry, row: int, width: int) -> Strip:
-        base = self._style("base")
-        line = entry.line
-        if entry.notice:
-            text_style = self._style("notice")
-        elif entry.level in ("warn", "error"):
-            text_style = self._style(entry.level)
-        else:
-            text_style = self._style("stderr" if line.stream == "stderr" else "stdout")
-        segments: list[Segment] = []
-        if row == 0:
-            if self.timestamps:
-                stamp = short_timestamp(line.timestamp) + " "
-                segments.append(Segment(stamp, self._style("timestamp")))
-            mark = "▍" if line.stream == "stderr" else " "
-            segments.append(Segment(mark, self._style("stderr-mark")))
-        else:
-            segments.append(Segment(" " * self._prefix_width(), base))
-        text = entry.text
-        spans: list[tuple[int, int, Style]] = []
-        if self._search is not None:
-            style = self._style("+current-match" if entry.seq == self._match_seq else "+match")
-            spans = [(m.start(), m.end(), style) for m in self._search.finditer(text) if m.end()]
-        if line.truncated:
-            spans.append((len(text), len(text) + len(TRUNCATED_MARK), self._style("+truncated")))
-            text += TRUNCATED_MARK
-        room = max(1, width - self._prefix_width())
-        if self.wrap:
-            chunks = (
-                [text[i : i + room] for i in range(0, len(text), room)]
-                if text.isascii()
-                else (chop_cells(text, room))
-            )
-            start = sum(len(c) for c in chunks[:row])
-            chunk = chunks[row] if row < len(chunks) else ""
-        else:
-            start, chunk = 0, text
-            if cell_len(text) > room:
-                chunk = set_cell_size(text, room - 1) + ELLIPSIS
-        segments.extend(_styled(chunk, start, text_style, spans))
-        return Strip(segments).adjust_cell_length(width, base)
-
-
-def _styled(
-    chunk: str, start: int, style: Style, spans: list[tuple[int, int, Style]]
-) -> list[Segment]:
-    """`chunk` (text[start:...]) split into segments where `spans` (text offsets) apply."""
-    if not spans:
-        return [Segment(chunk, style)]
-    out: list[Segment] = []
-    pos = 0
-    end = len(chunk)
-    for s, e, extra in spans:
-        s, e = max(s - start, 0), min(e - start, end)
-        if e <= pos or s >= end:
-            continue
-        if s > pos:
-            out.append(Segment(chunk[pos:s], style))
-        out.append(Segment(chunk[max(s, pos) : e], style + extra))
-        pos = e
-    if pos < end:
-        out.append(Segment(chunk[pos:], style))
-    return out
+    def _draw(self, entry: LogEntry, row: int, width: int) -> Strip:
+        current = entry.seq == self._match_seq
+        segments = entry_segments(
+            entry, row, width, self._style, self.timestamps, self.wrap, self._search, current
+        )
+        return Strip(segments).adjust_cell_length(width, self._style("base"))
 
 
 __all__ = [

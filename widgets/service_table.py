@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.docker.models import ServiceSummary
-from widgets.container_table import Column, KeyedTable, Row
 from widgets.formatting import NA, duration
+from widgets.keyed_table import Column, KeyedTable, Row
 from widgets.safe_text import sanitize
 
 SERVICE_COLUMNS: tuple[Column, ...] = (

@@ -10,6 +10,14 @@ grow memory. The reader thread appends to a bounded deque (the oldest lines fall
 are counted) and the UI drains it on its own timer. A followed stream of a quiet
 container blocks in `recv` forever: `stop()` shuts the socket down from the calling side,
 which wakes that read at once, so the app always exits promptly.
+
+Why the body is read raw: the engine sends every log line as its own HTTP chunk, and
+urllib3's `read_chunked` costs more per chunk than the rest of the parsing. The reader
+takes up to 64 KiB per read from the response's buffered socket file, undoes the chunked
+transfer coding and the frames itself in `bytes.find`/`unpack_from` loops, handles a
+whole one-line message in one step, and puts each read's lines into the deque under one
+lock. The reader thread competes with the UI thread for the GIL, so its cost per line is
+what keeps key presses prompt during a flood (bench/log_flood_bench.py).
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +45,13 @@ _STREAMS = {1: "stdout", 2: "stderr", 3: "stderr"}  # 3: the engine's own "Error
 _READ_SIZE = 65_536
 #: An RFC 3339 timestamp with nanoseconds is 30-35 bytes; anything longer is not one.
 _MAX_TIMESTAMP = 40
+#: A frame up to this size is waited for whole; a bigger one is fed as it arrives, so a
+#: partial frame held between reads stays bounded whatever the engine sends.
+_WHOLE_FRAME = 65_536
+#: A read smaller than this means the reader keeps up: wait a little before the next one
+#: so a steady trickle is taken in a few large reads instead of hundreds of small ones.
+_SMALL_READ = 8_192
+_COALESCE = 0.01  # seconds; nothing next to the UI's 0.25 s drain
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +67,13 @@ class LogBatch:
 
 class _LineAssembler:
     """Cuts one stream's bytes into lines, bounded: a partial line never grows past
-    `max_bytes` (it is emitted truncated and the rest of it is skipped)."""
+    `max_bytes` (it is emitted truncated and the rest of it is skipped). Lines go to
+    `out`, which the follower moves into its deque after each read."""
 
-    def __init__(
-        self, stream: str, max_bytes: int, timestamps: bool, emit: Callable[[LogLine], None]
-    ) -> None:
+    def __init__(self, stream: str, max_bytes: int, out: list[LogLine]) -> None:
         self.stream = stream
         self.max_bytes = max_bytes
-        self.timestamps = timestamps
-        self.emit = emit
+        self.out = out
         self.buf = bytearray()
         self.line_ts: str | None = None
         self.skipping = False  # the current line was already emitted truncated
@@ -71,10 +85,55 @@ class _LineAssembler:
         self.at_message_start = True
         self.ts_buf.clear()
 
+    def whole(self, data: bytes, start: int, end: int) -> bool:
+        """Fast path: `data[start:end]` is one whole "TIMESTAMP text\\n" line and nothing
+        is pending: emit it in one step, with the same result as `feed`. False (nothing
+        done) when it is not that; the caller then takes the general path."""
+        if self.buf or self.skipping or self.line_ts is not None or data[end - 1] != 10:
+            return False
+        end -= 1
+        space = data.find(b" ", start, min(end, start + _MAX_TIMESTAMP + 1))
+        if space < 0 or data.find(b"\n", space, end) >= 0:
+            return False
+        stamp = data[start:space].decode("ascii", errors="replace")
+        start = space + 1
+        truncated = end - start > self.max_bytes
+        if truncated:
+            end = start + self.max_bytes
+        if end > start and data[end - 1] == 13:  # CRLF (TTY): the CR is not content
+            end -= 1
+        self.out.append(
+            LogLine(
+                self.stream, data[start:end].decode("utf-8", errors="replace"), stamp, truncated
+            )
+        )
+        return True
+
+    def feed_tty(self, data: bytes) -> None:
+        """Raw TTY output: every line starts with its timestamp; whole lines in one step."""
+        pos, size = 0, len(data)
+        if self.buf or self.skipping or self.line_ts is not None or not self.at_message_start:
+            nl = data.find(b"\n")
+            if nl < 0:
+                self.feed(data, tty=True)
+                return
+            self.feed(data[: nl + 1], tty=True)  # finishes the pending line
+            pos = nl + 1
+        if self.ts_buf:  # a timestamp cut between reads: the general path has it
+            self.feed(data[pos:], tty=True)
+            return
+        find, whole = data.find, self.whole
+        while pos < size:
+            nl = find(b"\n", pos)
+            if nl < 0 or not whole(data, pos, nl + 1):
+                self.feed(data[pos:], tty=True)
+                return
+            pos = nl + 1
+
     def feed(self, data: bytes, *, tty: bool = False) -> None:
         pos, size = 0, len(data)
         while pos < size:
-            if self.at_message_start and self.timestamps:
+            if self.at_message_start:
                 pos = self._take_timestamp(data, pos)
                 if pos >= size:
                     return
@@ -139,9 +198,103 @@ class _LineAssembler:
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         text = raw.decode("utf-8", errors="replace")
-        self.emit(LogLine(self.stream, text, self.line_ts, truncated))
+        self.out.append(LogLine(self.stream, text, self.line_ts, truncated))
         self.buf.clear()
         self.line_ts = None
+
+
+class _Demuxer:
+    """The engine's multiplexed frames, parsed out of the body as it arrives: a whole
+    frame in one step, a partial one held (up to `_WHOLE_FRAME`) or fed as it comes."""
+
+    def __init__(self, assemblers: dict[str, _LineAssembler]) -> None:
+        self.by_id = {sid: assemblers[name] for sid, name in _STREAMS.items()}
+        self.default = assemblers["stdout"]
+        self.carry = b""
+        self.remaining = 0  # bytes still to come of a big frame being fed as it arrives
+        self.target = self.default
+
+    def feed(self, data: bytes) -> None:
+        if self.remaining:
+            piece = data[: self.remaining]
+            self.remaining -= len(piece)
+            self.target.feed(piece)
+            data = data[len(piece) :]
+            if not data:
+                return
+        if self.carry:
+            data = self.carry + data
+            self.carry = b""
+        pos, size = 0, len(data)
+        unpack, by_id, default = _HEADER.unpack_from, self.by_id.get, self.default
+        while size - pos >= 8:
+            stream_id, length = unpack(data, pos)
+            start = pos + 8
+            end = start + length
+            target = by_id(stream_id, default)
+            if end <= size:
+                if end == start or not target.whole(data, start, end):
+                    target.message_start()
+                    target.feed(data[start:end])
+                pos = end
+            elif length > _WHOLE_FRAME:
+                target.message_start()
+                target.feed(data[start:])
+                self.remaining, self.target = end - size, target
+                return
+            else:
+                break
+        self.carry = data[pos:]
+
+
+class _Dechunker:
+    """Undoes HTTP/1.1 chunked transfer coding on whatever pieces the socket gives."""
+
+    def __init__(self) -> None:
+        self.carry = b""  # an incomplete chunk-size line
+        self.remaining = 0  # data bytes left in the current chunk
+        self.skip = 0  # bytes of the CRLF after a chunk's data still to skip
+        self.finished = False  # the last (zero-size) chunk came
+
+    def feed(self, data: bytes) -> bytes:
+        if self.finished:  # what follows the last chunk (trailers) is not body
+            return b""
+        if self.carry:
+            data = self.carry + data
+            self.carry = b""
+        out: list[bytes] = []
+        pos, size = 0, len(data)
+        remaining, skip, find = self.remaining, self.skip, data.find
+        while pos < size:
+            if remaining:
+                end = pos + remaining
+                if end > size:
+                    out.append(data[pos:])
+                    remaining = end - size
+                    break
+                out.append(data[pos:end])
+                pos, remaining, skip = end, 0, 2
+            elif skip:
+                taken = min(skip, size - pos)
+                pos, skip = pos + taken, skip - taken
+            else:
+                eol = find(b"\r\n", pos)
+                if eol < 0:
+                    if size - pos > 1024:
+                        raise ValueError("malformed chunked response (no chunk size)")
+                    self.carry = data[pos:]
+                    break
+                head = data[pos:eol]
+                try:
+                    remaining = int(head, 16)
+                except ValueError:  # a chunk extension (";name=value") or garbage
+                    remaining = int(head.split(b";", 1)[0], 16)
+                pos = eol + 2
+                if not remaining:
+                    self.finished = True
+                    break
+        self.remaining, self.skip = remaining, skip
+        return out[0] if len(out) == 1 else b"".join(out)
 
 
 class LogFollower:
@@ -194,10 +347,14 @@ class LogFollower:
     def drain(self, max_lines: int | None = None) -> LogBatch:
         """Take up to `max_lines` buffered lines (all when None), oldest first."""
         with self._lock:
-            n = len(self._lines) if max_lines is None else min(max_lines, len(self._lines))
-            lines = [self._lines.popleft() for _ in range(n)]
+            buffered = self._lines
+            if max_lines is None or max_lines >= len(buffered):
+                lines = list(buffered)
+                buffered.clear()
+            else:
+                lines = [buffered.popleft() for _ in range(max(0, max_lines))]
             dropped, self._dropped_undrained = self._dropped_undrained, 0
-            ended = self._done.is_set() and not self._lines
+            ended = self._done.is_set() and not buffered
             error = self._error
         return LogBatch(lines, dropped, ended, error)
 
@@ -222,13 +379,17 @@ class LogFollower:
 
     # -- reader thread ------------------------------------------------------------------
 
-    def _push(self, line: LogLine) -> None:
+    def _publish(self, lines: list[LogLine]) -> None:
+        """Move one read's lines into the deque under one lock; count what falls out."""
+        count = len(lines)
         with self._lock:
-            if len(self._lines) == self.buffer_lines:
-                self.lines_dropped += 1
-                self._dropped_undrained += 1
-            self._lines.append(line)
-            self.lines_read += 1
+            over = len(self._lines) + count - self.buffer_lines
+            if over > 0:
+                self.lines_dropped += over
+                self._dropped_undrained += over
+            self._lines.extend(lines if count <= self.buffer_lines else lines[-self.buffer_lines :])
+            self.lines_read += count
+        lines.clear()
 
     def _run(self) -> None:
         try:
@@ -276,63 +437,55 @@ class LogFollower:
             # A followed log may stay quiet for hours: no read timeout (stop() ends it).
             with contextlib.suppress(Exception):
                 _socket_of(response).settimeout(None)
-        chunks = _chunks(response)
+        read = _body_reader(response)
+        out: list[LogLine] = []
         assemblers = {
-            name: _LineAssembler(name, self.max_line_bytes, True, self._push)
-            for name in ("stdout", "stderr")
+            name: _LineAssembler(name, self.max_line_bytes, out) for name in ("stdout", "stderr")
         }
+        feed = assemblers["stdout"].feed_tty if tty else _Demuxer(assemblers).feed
         try:
-            if tty:
-                out = assemblers["stdout"]
-                for chunk in chunks:
-                    out.feed(chunk, tty=True)
-            else:
-                _demux(chunks, assemblers)
+            while data := read():
+                feed(data)
+                if out:
+                    self._publish(out)
+                if self.follow and len(data) < _SMALL_READ and not self._stopping.is_set():
+                    time.sleep(_COALESCE)
         except Exception:
             if self._stopping.is_set():
                 return
             raise
         for assembler in assemblers.values():
             assembler.flush()
+        if out:
+            self._publish(out)
 
 
-def _demux(chunks: Iterator[bytes], assemblers: dict[str, _LineAssembler]) -> None:
-    """Parse multiplexed frames out of `chunks`, a frame's payload fed as it arrives."""
-    header = bytearray()
-    remaining = 0
-    target: _LineAssembler | None = None
-    for chunk in chunks:
-        view = memoryview(chunk)
-        while view:
-            if remaining == 0:
-                need = _HEADER.size - len(header)
-                header += view[:need]
-                view = view[need:]
-                if len(header) < _HEADER.size:
-                    break
-                stream_id, remaining = _HEADER.unpack(bytes(header))
-                header.clear()
-                target = assemblers[_STREAMS.get(stream_id, "stdout")]
-                target.message_start()
-                continue
-            piece = view[:remaining]
-            view = view[len(piece) :]
-            remaining -= len(piece)
-            assert target is not None
-            target.feed(bytes(piece))
+def _body_reader(response: Any) -> Callable[[], bytes]:
+    """A function returning the next piece of the response body (b"" at its end), each
+    read up to 64 KiB straight from the socket's buffered file, chunked coding undone."""
+    fp = getattr(response.raw, "_fp", None)  # http.client.HTTPResponse under urllib3
+    sock_file = getattr(fp, "fp", None)
+    if sock_file is None or not hasattr(sock_file, "read1"):
+        raw = response.raw  # not the layout this was written for: urllib3's own reads
+        if getattr(raw, "chunked", False):
+            chunks = raw.read_chunked(_READ_SIZE, decode_content=False)
+            return lambda: next(chunks, b"")
+        return lambda: raw.read(_READ_SIZE)
+    if not getattr(fp, "chunked", False):
+        return lambda: fp.read1(_READ_SIZE)  # http.client honours Content-Length or EOF
+    dechunker = _Dechunker()
 
+    def read() -> bytes:
+        while not dechunker.finished:
+            data = sock_file.read1(_READ_SIZE)
+            if not data:
+                return b""
+            body = dechunker.feed(data)
+            if body:
+                return body
+        return b""
 
-def _chunks(response: Any) -> Iterator[bytes]:
-    """The raw body as it arrives (chunked transfer: one HTTP chunk at a time)."""
-    raw = response.raw
-    if getattr(raw, "chunked", False) and hasattr(raw, "read_chunked"):
-        yield from raw.read_chunked(_READ_SIZE, decode_content=False)
-        return
-    while True:
-        data = raw.read1(_READ_SIZE) if hasattr(raw, "read1") else raw.read(_READ_SIZE)
-        if not data:
-            return
-        yield data
+    return read
 
 
 def _socket_of(response: Any) -> Any:
