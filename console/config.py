@@ -19,12 +19,10 @@ and unset variables are errors naming file, line and key path, all reported at o
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -33,9 +31,14 @@ from console import paths
 from console.bindings import BINDING_IDS, BY_ID
 from console.config_docker import DockerConfig, read_docker
 from console.config_health import HealthCheckConfig, read_health
+from console.config_redis import RedisConfig, read_redis, redacted_redis
 from console.config_runbook import RunbookActionConfig, read_runbook
 from console.config_yaml import (
+    BAD_NAME,
+    MASK,
     NULL_TAG,
+    REFRESH_MAX,
+    TARGET_NAME,
     ConfigError,
     Reader,
     boolean,
@@ -47,7 +50,9 @@ from console.config_yaml import (
     optional_integer,
     optional_number,
     optional_text,
+    redact_dsn,
     required,
+    resolve_path,
     suggestion,
     text,
 )
@@ -67,13 +72,6 @@ __all__ = [
 
 ENV_CONFIG = "OPS_CONSOLE_CONFIG"
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-REDIS_SCHEMES = ("redis", "rediss", "unix")
-REDIS_NAME = "redis"
-"""The name of a target's only Redis instance when the file gives none."""
-TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-"""Target names and Redis instance names."""
-REFRESH_MAX = 3600.0
-MASK = "********"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,36 +102,6 @@ class PostgresConfig:
     """Seconds a monitoring query may run; None lets the app derive it from the refresh."""
     refresh: float | None = None
     """Seconds between polls of this server; None uses the global `refresh`."""
-
-
-@dataclass(frozen=True, slots=True)
-class RedisConfig:
-    """How to reach one Redis instance. Every connection setting left None is discovered
-    by the adapter: the URL from `$REDIS_URL`, else `redis://127.0.0.1:6379/0`."""
-
-    name: str = REDIS_NAME
-    """The instance's name in its target (screen, audit log); unique per target and
-    required when the target lists more than one instance."""
-    url: str | None = field(default=None, repr=False)
-    """redis://, rediss:// (TLS) or unix:// URL; may hold a password, so never shown
-    unmasked. Explicit keys below override the same part of the URL."""
-    username: str | None = None
-    """ACL user (Redis 6 and later)."""
-    password: str | None = field(default=None, repr=False)
-    """SECRET. Prefer `${VAR}` over writing it in the file."""
-    db: int | None = None
-    """Database index, 0 or more; None uses the URL's, else 0."""
-    tls_ca: Path | None = None
-    """CA bundle (PEM) that verifies a rediss:// server; `~` expanded, a relative path is
-    taken from the config file's directory."""
-    connect_timeout: float = 3.0
-    """Seconds to connect and authenticate before reporting the instance unreachable."""
-    call_timeout: float = 2.0
-    """Seconds one round trip (a command or a pipeline) may take."""
-    refresh: float | None = None
-    """Seconds between polls of this instance; None uses the global `refresh`."""
-    allow_flushall: bool = False
-    """Offer `FLUSHALL` (every db of the instance) next to `FLUSHDB`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,8 +305,6 @@ _TARGET_KEYS = (
     "runbook",
 )
 _POSTGRES_KEYS = tuple(f.name for f in fields(PostgresConfig))
-_REDIS_KEYS = tuple(f.name for f in fields(RedisConfig))
-_BAD_NAME = "use letters, digits, '_', '.', '-', starting with a letter or digit"
 
 
 def _read_config(r: Reader, root: Node | None, source: Path) -> Config:
@@ -352,7 +318,7 @@ def _read_config(r: Reader, root: Node | None, source: Path) -> Config:
 
     def path_field(key: str, default: Path) -> Path:
         raw = r.get(f, key, "", required(optional_text, "a file path"), None)
-        return default if raw is None else _resolve_path(raw, source)
+        return default if raw is None else resolve_path(raw, source)
 
     targets = _read_targets(r, f["targets"], source) if "targets" in f else defaults.targets
     config = Config(
@@ -382,20 +348,13 @@ _minutes = required(optional_number(), "a number of minutes")
 _seconds = required(optional_number(), "a number of seconds")
 
 
-def _resolve_path(raw: str, source: Path) -> Path:
-    """`~` expanded; a relative path is taken from the config file's directory, not the
-    working directory, which differs with every SSH session."""
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else source.parent.absolute() / path
-
-
 def _read_targets(r: Reader, node: Node, source: Path) -> dict[str, TargetConfig]:
     targets: dict[str, TargetConfig] = {}
     entries = r.items(node, "targets", "a mapping of target names to settings")
     for name, key_node, value_node in entries:
         path = join("targets", name)
         if not TARGET_NAME.fullmatch(name):
-            r.report(key_node, path, f"bad target name: {_BAD_NAME}")
+            r.report(key_node, path, f"bad target name: {BAD_NAME}")
         targets[name] = _read_target(r, name, value_node, path, source)
     if not entries and (isinstance(node, MappingNode) or node.tag == NULL_TAG):
         r.report(
@@ -417,7 +376,7 @@ def _read_target(r: Reader, name: str, node: Node, path: str, source: Path) -> T
         postgres=_read_postgres(r, f["postgres"], join(path, "postgres"))
         if "postgres" in f
         else None,
-        redis=_read_redis(r, f["redis"], join(path, "redis"), source) if "redis" in f else (),
+        redis=read_redis(r, f["redis"], join(path, "redis"), source) if "redis" in f else (),
         docker=read_docker(r, f["docker"], join(path, "docker"), source) if "docker" in f else None,
         health=read_health(r, f["health"], join(path, "health"), source) if "health" in f else (),
         runbook=read_runbook(r, f["runbook"], join(path, "runbook"), source)
@@ -445,103 +404,6 @@ def _read_postgres(r: Reader, node: Node, path: str) -> PostgresConfig:
         statement_timeout=r.get(f, "statement_timeout", path, optional_number(), None),
         refresh=r.get(f, "refresh", path, optional_number(at_most=REFRESH_MAX), None),
     )
-
-
-def _read_redis(r: Reader, node: Node, path: str, source: Path) -> tuple[RedisConfig, ...]:
-    """One form only, a list, so the screen's order is the file's; a lone mapping is the
-    likely mistake and gets a hint."""
-    items = r.sequence(node, path, "a list of instances, e.g. `redis: [{url: redis://...}]`")
-    instances: list[RedisConfig] = []
-    names: dict[str, Node] = {}  # name -> where it was first given
-    for index, item in enumerate(items):
-        item_path = f"{path}[{index}]"
-        if isinstance(item, ScalarNode) and item.tag != NULL_TAG:
-            # not `describe(item)`: the value is likely a URL with a password in it
-            r.report(
-                item,
-                item_path,
-                "expected a mapping of instance settings, got a single value "
-                "(write `- url: redis://...`)",
-            )
-            continue
-        f = r.fields(item, item_path, _REDIS_KEYS)
-        name = r.get(f, "name", item_path, optional_text, None)
-        if name is None:
-            if len(items) > 1:
-                r.report(
-                    f.get("name", item),
-                    join(item_path, "name"),
-                    "required when a target lists more than one Redis instance",
-                )
-            name = REDIS_NAME
-        elif not TARGET_NAME.fullmatch(name):
-            r.report(f["name"], join(item_path, "name"), f"bad instance name: {_BAD_NAME}")
-        elif name in names:
-            first = names[name].start_mark.line + 1
-            r.report(
-                f["name"],
-                join(item_path, "name"),
-                f"duplicate instance name {name!r} (first used on line {first})",
-            )
-        else:
-            names[name] = f["name"]
-        instances.append(_read_redis_instance(r, name, f, item_path, source))
-    return tuple(instances)
-
-
-def _read_redis_instance(
-    r: Reader, name: str, f: dict[str, Node], path: str, source: Path
-) -> RedisConfig:
-    url = r.get(f, "url", path, _redis_url, None)
-    tls_ca = r.get(f, "tls_ca", path, optional_text, None)
-    if tls_ca is not None and url is not None and not url.lower().startswith("rediss://"):
-        r.report(
-            f["tls_ca"],
-            join(path, "tls_ca"),
-            "a CA file is only used over TLS: the url must start with rediss://",
-        )
-    return RedisConfig(
-        name=name,
-        url=url,
-        username=r.get(f, "username", path, optional_text, None),
-        password=r.get(f, "password", path, optional_text, None),
-        db=r.get(f, "db", path, optional_integer(0), None),
-        tls_ca=None if tls_ca is None else _resolve_path(tls_ca, source),
-        connect_timeout=r.get(f, "connect_timeout", path, _seconds, 3.0),
-        call_timeout=r.get(f, "call_timeout", path, _seconds, 2.0),
-        refresh=r.get(f, "refresh", path, optional_number(at_most=REFRESH_MAX), None),
-        allow_flushall=r.get(f, "allow_flushall", path, boolean, False),
-    )
-
-
-def _redis_url(r: Reader, node: Node) -> str | None:
-    """A redis://, rediss:// or unix:// URL, or None. Messages show it password-masked."""
-    url = optional_text(r, node)
-    if url is None:
-        return None
-    shown = redact_dsn(url)
-    scheme, sep, _ = url.partition("://")
-    if not sep:
-        r.fail(f"expected a URL starting with redis://, rediss:// or unix://, got {shown!r}")
-    if scheme.lower() not in REDIS_SCHEMES:
-        r.fail(
-            f"unknown scheme {scheme!r} in {shown!r}" + suggestion(scheme.lower(), REDIS_SCHEMES)
-        )
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:  # a bad port, an unbalanced [ ...
-        r.fail(f"malformed URL {shown!r}: {exc}")
-    if scheme.lower() == "unix":
-        if not parts.path:
-            r.fail(
-                f"a unix:// URL needs the socket path, e.g. unix:///run/redis.sock, got {shown!r}"
-            )
-    else:
-        db = parts.path.strip("/")
-        if db and not (db.isascii() and db.isdigit()):
-            r.fail(f"the path of {shown!r} must be a db number (0 or more)")
-    return url
 
 
 def _read_keymap(r: Reader, node: Node) -> dict[str, str]:
@@ -582,21 +444,6 @@ def _keys_problem(binding_id: str, keys: str) -> str | None:
 
 # --- showing it ----------------------------------------------------------------------
 
-# userinfo password in a URI: scheme://user:SECRET@host. The secret runs to the *last* `@`,
-# so a password with an unescaped '/', '?' or '@' is still masked whole (at worst a URL
-# with '@' in its query is over-masked, never a secret shown).
-_URI_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(.*)(@)", re.DOTALL)
-# password=... in a URI query or a keyword DSN; values may be 'quoted with \' escapes'
-_KEY_PASSWORD = re.compile(r"((?<![\w])(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)")
-
-
-def redact_dsn(dsn: str) -> str:
-    """`dsn` with every password (URI userinfo, `password=`, `sslpassword=`) masked.
-
-    Also used for Redis URLs (`redis://user:SECRET@host`, `?password=`)."""
-    masked = _URI_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), dsn, count=1)
-    return _KEY_PASSWORD.sub(lambda m: m.group(1) + MASK, masked)
-
 
 def redacted_dict(config: Config) -> dict[str, Any]:
     """The resolved config shaped like the file, secrets masked, paths as strings."""
@@ -625,7 +472,7 @@ def _redacted_target(target: TargetConfig) -> dict[str, Any]:
             pg["password"] = MASK
         if pg["dsn"] is not None:
             pg["dsn"] = redact_dsn(pg["dsn"])
-    out["redis"] = [_redacted_redis(instance) for instance in target.redis]
+    out["redis"] = [redacted_redis(instance) for instance in target.redis]
     # Sections with secrets (headers, environments) mask them in their own `redacted()`.
     if target.docker is None:
         del out["docker"]
@@ -650,17 +497,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-def _redacted_redis(instance: RedisConfig) -> dict[str, Any]:
-    out = asdict(instance)
-    if out["url"] is not None:
-        out["url"] = redact_dsn(out["url"])
-    if out["password"] is not None:
-        out["password"] = MASK
-    if out["tls_ca"] is not None:
-        out["tls_ca"] = str(out["tls_ca"])
-    return out
 
 
 def render_config(config: Config) -> str:

@@ -392,3 +392,35 @@ def choice(options: Collection[str]) -> Converter[str | None]:
         return value
 
     return convert
+
+
+# --- shared by every section -----------------------------------------------------------
+
+TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""Target names and instance names."""
+BAD_NAME = "use letters, digits, '_', '.', '-', starting with a letter or digit"
+REFRESH_MAX = 3600.0
+MASK = "********"
+
+
+def resolve_path(raw: str, source: Path) -> Path:
+    """`~` expanded; a relative path is taken from the config file's directory, not the
+    working directory, which differs with every SSH session."""
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else source.parent.absolute() / path
+
+
+# userinfo password in a URI: scheme://user:SECRET@host. The secret runs to the *last* `@`,
+# so a password with an unescaped '/', '?' or '@' is still masked whole (at worst a URL
+# with '@' in its query is over-masked, never a secret shown).
+_URI_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(.*)(@)", re.DOTALL)
+# password=... in a URI query or a keyword DSN; values may be 'quoted with \' escapes'
+_KEY_PASSWORD = re.compile(r"((?<![\w])(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)")
+
+
+def redact_dsn(dsn: str) -> str:
+    """`dsn` with every password (URI userinfo, `password=`, `sslpassword=`) masked.
+
+    Also used for Redis URLs (`redis://user:SECRET@host`, `?password=`)."""
+    masked = _URI_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), dsn, count=1)
+    return _KEY_PASSWORD.sub(lambda m: m.group(1) + MASK, masked)
