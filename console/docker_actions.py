@@ -1,9 +1,10 @@
-"""Container and Swarm remediations as `ActionPlan`s: restart, stop/start, roll back.
+"""Container remediations as `ActionPlan`s: restart, stop/start, roll back.
 
 Each plan is built from what the operator saw (a fresh inspect, `ContainerState`) and
 acts on the container id, never on a name. The recheck inspects again right before
 executing: a container removed or restarted since it was shown is refused. Every engine
-call goes through `DockerHost.call` with its own timeout.
+call goes through `DockerHost.call` with its own timeout. The Swarm service plan
+(console/docker_service_actions.py) shares `Host`, `engine_call` and `stoppable`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from adapters.docker import actions as ops
-from adapters.docker.rollback import RESTORED_MESSAGE, execute_rollback
+from adapters.docker.rollback_run import RESTORED_MESSAGE, execute_rollback
 from adapters.errors import SourceError
 from console.actions import ActionPlan, ExecResult, Risk
 from widgets.formatting import duration
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
         ContainerSummary,
         RollbackPreview,
         RollbackResult,
-        ServiceSummary,
     )
 
 T = TypeVar("T")
@@ -49,7 +49,6 @@ RESTORE_ALLOWANCE = 90.0
 #: Longest engine error text kept in an outcome (one line).
 ERROR_CHARS = 300
 INTERRUPT_MESSAGE = "cannot interrupt a rollback halfway: restoring the old container…"
-SERVICE_CONVERGE_TIMEOUT = 120.0
 
 
 class Host(Protocol):
@@ -102,7 +101,7 @@ def _params(host: Host, seen: ops.ContainerState, **extra: Any) -> dict[str, Any
     return {"host": host.name, "container": seen.name, "id": seen.id[:12], **extra}
 
 
-async def _call(host: Host, fn: Callable[[docker.DockerClient], T], *, timeout: float) -> T:
+async def engine_call(host: Host, fn: Callable[[docker.DockerClient], T], *, timeout: float) -> T:
     """`host.call`, its error text cut to one short line: engines answer with OCI dumps
     and stack traces, and the outcome is a notification and one audit line."""
     try:
@@ -135,7 +134,7 @@ def restart_plan(
     budget = timeout if timeout is not None else wait + CALL_MARGIN
 
     async def execute() -> str:
-        now = await _call(host, lambda c: ops.restart(c, seen.id, wait), timeout=budget)
+        now = await engine_call(host, lambda c: ops.restart(c, seen.id, wait), timeout=budget)
         return f"Restarted {seen.name} on {host.name}: {now.state}."
 
     return ActionPlan(
@@ -175,9 +174,9 @@ def stop_start_plan(
 
     async def execute() -> str:
         if stopping:
-            now = await _call(host, lambda c: ops.stop(c, seen.id, wait), timeout=budget)
+            now = await engine_call(host, lambda c: ops.stop(c, seen.id, wait), timeout=budget)
             return f"Stopped {seen.name} on {host.name}: {now.state}."
-        now = await _call(host, lambda c: ops.start(c, seen.id), timeout=budget)
+        now = await engine_call(host, lambda c: ops.start(c, seen.id), timeout=budget)
         return f"Started {seen.name} on {host.name}: {now.state}."
 
     verb = "stop" if stopping else "start"
@@ -205,7 +204,7 @@ def rollback_budget(seen: ops.ContainerState, wait_seconds: float) -> float:
     return seen.stop_wait + wait_seconds + ROLLBACK_MARGIN
 
 
-async def _stoppable(
+async def stoppable(
     task: asyncio.Future[T], cancel: asyncio.Event | None, on_stop: Callable[[], None]
 ) -> tuple[T, bool]:
     """(the task's result, whether it was asked to stop). `cancel` set, or this
@@ -305,8 +304,8 @@ def rollback_plan(
                 with contextlib.suppress(Exception):
                     warn(INTERRUPT_MESSAGE)
 
-        task = asyncio.ensure_future(_call(host, run, timeout=call_timeout))
-        result, interrupted = await _stoppable(task, cancel, interrupt)
+        task = asyncio.ensure_future(engine_call(host, run, timeout=call_timeout))
+        result, interrupted = await stoppable(task, cancel, interrupt)
         if interrupted:  # kept in the log too: a cancelled life cycle audits only that
             log.warning("rollback of %s interrupted: %s", preview.name, result.message)
         facts: dict[str, Any] = {
@@ -349,115 +348,6 @@ def rollback_plan(
     )
 
 
-def service_rollback_plan(
-    host: Host,
-    service: ServiceSummary,
-    *,
-    target: str,
-    progress: Progress,
-    converge_timeout: float = SERVICE_CONVERGE_TIMEOUT,
-    cancel: asyncio.Event | None = None,
-) -> ActionPlan:
-    """`docker service rollback NAME` of the spec the operator confirmed, then wait for
-    the manager to complete it (HIGH). The recheck verifies the same image and previous
-    image and remembers the spec version it saw; the rollback is posted at that version,
-    so the manager refuses it if the service changed in between. `cancel` (ctrl+c) only
-    stops the waiting: the manager goes on."""
-    from adapters.docker import swarm
-
-    previous = service.previous_image or "-"
-    replicas = (
-        f"{service.replicas_running}/{service.replicas_desired}"
-        if service.replicas_desired is not None
-        else f"{service.replicas_running} (global)"
-    )
-    details = (
-        ("service", f"{service.name} ({service.id[:12]})"),
-        ("host", host.name),
-        ("rollback", f"{service.image} -> {previous}"),
-        ("replicas", replicas),
-        ("update status", f"{service.update_state or '-'} {service.update_message}".strip()),
-    )
-    verified: list[int] = []
-
-    async def recheck() -> str | None:
-        def check(c: docker.DockerClient) -> str | None:
-            import docker.errors
-
-            try:
-                raw = c.api.inspect_service(service.id)
-            except docker.errors.NotFound:
-                return f"the service {service.name} no longer exists"
-            if not raw.get("PreviousSpec"):
-                return f"the service {service.name} has no previous spec to roll back to"
-            now = swarm.inspected_summary(raw)
-            if now.image != service.image:
-                return f"{service.name} runs {now.image} now, not {service.image} as shown"
-            if now.previous_image != service.previous_image:
-                return (
-                    f"{service.name} would roll back to {now.previous_image} now, "
-                    f"not {service.previous_image} as shown"
-                )
-            verified[:] = [now.version]
-            return None
-
-        return await host.call(check, timeout=INSPECT_TIMEOUT)
-
-    async def execute() -> ExecResult:
-        if not verified:
-            raise SourceError("the service was not rechecked: nothing done")
-        stop = threading.Event()
-
-        def run(c: docker.DockerClient) -> Any:
-            try:
-                return swarm.rollback_service(
-                    c,
-                    service.id,
-                    version=verified[0],
-                    timeout=converge_timeout,
-                    progress=progress,
-                    stop=stop,
-                )
-            except swarm.RollbackRefused as err:
-                raise SourceError(str(err)) from None
-
-        # The request is one call: stopping only ends the wait for convergence.
-        task = asyncio.ensure_future(_call(host, run, timeout=converge_timeout + CALL_MARGIN))
-        result, _stopped = await _stoppable(task, cancel, stop.set)
-        facts = {
-            "from_image": result.from_image,
-            "to_image": result.image,
-            "version": verified[0],
-            "converged": result.converged,
-            "update_state": result.update_state,
-        }
-        if not result.converged:
-            err = SourceError(result.message)
-            err.audit_execution = facts  # type: ignore[attr-defined]
-            raise err
-        return ExecResult(f"{result.message}.", facts)
-
-    return ActionPlan(
-        action="docker.service_rollback",
-        target=target,
-        title=f"Roll back service {service.name} to its previous spec ({previous})",
-        preview=f"docker service rollback {service.name}  (on host {host.name})",
-        recheck=recheck,
-        execute=execute,
-        details=details,
-        risk=Risk.HIGH,
-        confirm_token=service.name,
-        params={
-            "host": host.name,
-            "service": service.name,
-            "id": service.id[:12],
-            "from_image": service.image,
-            "to_image": service.previous_image,
-        },
-        timeout=converge_timeout + CALL_MARGIN + INSPECT_TIMEOUT,
-    )
-
-
 __all__ = [
     "INTERRUPT_MESSAGE",
     "RESTORED_MESSAGE",
@@ -465,7 +355,6 @@ __all__ = [
     "restart_plan",
     "rollback_budget",
     "rollback_plan",
-    "service_rollback_plan",
     "state_from_summary",
     "stop_start_plan",
 ]

@@ -4,9 +4,10 @@ and the log follower of a container.
 Each action flow is a coroutine for `app.start_action(flow, name)` (a rollback gives a
 cancel event too, see `start_rollback`): it inspects the container afresh (the preview
 shows what runs now, not what the last poll saw), builds the plan
-(console/docker_actions.py) and hands it to `app.run_plan` (confirm, recheck, execute
-with a timeout, audit). In read-only mode nothing touches the engine: a plan is
-built from the last poll so the life cycle refuses and audits it.
+(console/docker_actions.py, console/docker_service_actions.py) and hands it to
+`app.run_plan` (confirm, recheck, execute with a timeout, audit). In read-only mode
+nothing touches the engine: a plan is built from the last poll so the life cycle
+refuses and audits it.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from console.docker_actions import (
     INSPECT_TIMEOUT,
     restart_plan,
     rollback_plan,
-    service_rollback_plan,
     state_from_summary,
     stop_start_plan,
 )
+from console.docker_service_actions import service_rollback_plan
 
 if TYPE_CHECKING:
     from adapters.docker.client import DockerHost

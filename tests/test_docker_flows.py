@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.docker.rollback import RESTORED_MESSAGE
+from adapters.docker.rollback_run import RESTORED_MESSAGE
 from console.app import OpsConsoleApp
 from console.config import load_config
 from console.docker_actions import INTERRUPT_MESSAGE

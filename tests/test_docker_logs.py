@@ -13,7 +13,8 @@ from typing import Any
 import docker
 import pytest
 
-from adapters.docker.logs import LogBatch, LogFollower, _Dechunker, _Demuxer, _LineAssembler
+from adapters.docker.log_stream import Dechunker, Demuxer, LineAssembler
+from adapters.docker.logs import LogBatch, LogFollower
 from adapters.docker.models import LogLine
 from tests.docker_situations import wait_until
 
@@ -266,9 +267,9 @@ def frame(stream: int, payload: bytes) -> bytes:
 def parse(body: bytes, pieces: list[int], tty: bool = False, limit: int = 64) -> list[LogLine]:
     """The follower's own parser on `body` cut at `pieces` offsets (as reads would)."""
     out: list[LogLine] = []
-    assemblers = {name: _LineAssembler(name, limit, out) for name in ("stdout", "stderr")}
-    feed = assemblers["stdout"].feed_tty if tty else _Demuxer(assemblers).feed
-    dechunker = _Dechunker()
+    assemblers = {name: LineAssembler(name, limit, out) for name in ("stdout", "stderr")}
+    feed = assemblers["stdout"].feed_tty if tty else Demuxer(assemblers).feed
+    dechunker = Dechunker()
     for start, end in zip([0, *pieces], [*pieces, len(body)], strict=True):
         data = dechunker.feed(body[start:end])
         if data:
@@ -331,8 +332,8 @@ def test_a_huge_frame_is_never_held_whole() -> None:
     payload = TS + b"z" * 300_000 + b"\n"
     body = chunked([frame(1, payload)[i : i + 4096] for i in range(0, len(payload) + 8, 4096)])
     out: list[LogLine] = []
-    assemblers = {name: _LineAssembler(name, 1000, out) for name in ("stdout", "stderr")}
-    demuxer, dechunker = _Demuxer(assemblers), _Dechunker()
+    assemblers = {name: LineAssembler(name, 1000, out) for name in ("stdout", "stderr")}
+    demuxer, dechunker = Demuxer(assemblers), Dechunker()
     held = 0
     for i in range(0, len(body), 65_536):
         demuxer.feed(dechunker.feed(body[i : i + 65_536]))

@@ -22,13 +22,11 @@ from adapters.docker.discovery import resolve
 from adapters.docker.rollback import (
     BASIS_CONFIG,
     BASIS_PREVIOUS,
-    KEPT_SUFFIX,
-    RESTORED_MESSAGE,
     creation_body,
-    execute_rollback,
     preview_rollback,
     repository_of,
 )
+from adapters.docker.rollback_run import KEPT_SUFFIX, RESTORED_MESSAGE, execute_rollback
 from console.actions import ActionPlan, run_action
 from console.audit import AuditLog
 from console.docker_actions import (

@@ -170,7 +170,7 @@ def test_service_rollback_plan_through_the_life_cycle(
     from adapters.docker.discovery import resolve
     from console.actions import ActionPlan, run_action
     from console.audit import AuditLog
-    from console.docker_actions import service_rollback_plan
+    from console.docker_service_actions import service_rollback_plan
     from console.operator import OperatorContext
 
     update_image(swarm_client, service, APP_V2)
@@ -226,7 +226,7 @@ def _plan_and_run(
     from adapters.docker.discovery import resolve
     from console.actions import ActionPlan, run_action
     from console.audit import AuditLog
-    from console.docker_actions import service_rollback_plan
+    from console.docker_service_actions import service_rollback_plan
     from console.operator import OperatorContext
 
     host = DockerHost(resolve("local", None, env=dict(os.environ)), timeout=10.0)

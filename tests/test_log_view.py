@@ -220,16 +220,16 @@ async def test_wrapped_row_index_stays_exact_while_the_full_buffer_moves(level: 
         for batch in range(30):
             view.append_lines(varied(batch * 23, 23))
             await pilot.pause()
-            index = view._rows_index()
             width = view._text_width()
-            expected = list(accumulate(e.rows(width) for e in view._view))
-            assert len(index) == len(view._view)
+            index = view._lines.rows_index(width)
+            expected = list(accumulate(e.rows(width) for e in view._lines.view))
+            assert len(index) == len(view._lines.view)
             assert [index.start_of(i + 1) for i in range(len(index) - 1)] == expected[:-1]
             assert index.total() == (expected[-1] if expected else 0) == view.virtual_size.height
             # Following: the last row on screen is the last row of the newest line.
             height = view.scrollable_content_region.height
             assert round(view.scroll_y) == max(0, index.total() - height)
-            assert view._bottom_index() == len(view._view) - 1
+            assert view._bottom_index() == len(view._lines.view) - 1
 
 
 @pytest.mark.parametrize("wrap", [False, True])
@@ -244,7 +244,7 @@ async def test_a_drain_does_not_walk_the_buffer(wrap: bool) -> None:
         await pilot.pause()
         view.append_lines(lines(4900, 100))  # the scrollbar came: the width is settled
         await pilot.pause()
-        old = list(view._view)
+        old = list(view._lines.view)
         calls = 0
         original = LogEntry.rows
 

@@ -1,13 +1,15 @@
-"""What one log line is to the log view: level, sanitised text, rows when wrapped, and the
-plain-text helpers for timestamps and saved files (no Textual here; widgets/log_view.py
-draws). Everything per line is computed when first needed, so a flood that scrolls past
-unseen costs one small object per line."""
+"""The log view's lines without Textual (widgets/log_view.py draws and scrolls): what one
+line is (level, sanitised text, rows when wrapped, its drawn segments), the plain-text
+helpers for timestamps and saved files, and `LineBuffer`, the bounded buffer of lines with
+its level filter, wrapped row counts and search. Everything per line is computed when
+first needed, so a flood that scrolls past unseen costs one small object per line."""
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from typing import Literal
 
@@ -228,3 +230,128 @@ class RowIndex:
         if index >= len(self):
             return None
         return index, y - self.start_of(index)
+
+
+class LineBuffer:
+    """The lines a log view holds, without Textual: the bounded buffer (`entries`), the
+    level filter's subset of it (`view`: the buffer itself when unfiltered, so the common
+    case costs no copy), the view's rows and the search through it.
+
+    Rows are asked for with `wrap_width`: the text width lines wrap at, or None when they
+    do not (one row each). Wrapped row counts live in a `RowIndex` kept per width and
+    updated per batch, so a batch costs O(its own lines) even with the buffer full."""
+
+    def __init__(self, max_lines: int) -> None:
+        self.max_lines = max_lines
+        self.entries: deque[LogEntry] = deque(maxlen=max_lines)
+        self.view: deque[LogEntry] = self.entries
+        self.level: Level = "all"
+        self.seq = 0
+        self.index: RowIndex | None = None  # rows per view entry when wrapped
+
+    def new_entries(self, lines: Sequence[LogLine]) -> list[LogEntry]:
+        """`lines` as entries numbered on from the last one (not added yet)."""
+        seq = self.seq
+        self.seq += len(lines)
+        return [LogEntry(seq + i, line) for i, line in enumerate(lines, 1)]
+
+    def notice(self, text: str) -> LogEntry:
+        """A line of the view's own, numbered like the others (not added yet)."""
+        self.seq += 1
+        return LogEntry(self.seq, LogLine("notice", text), notice=True)
+
+    def add(self, new: list[LogEntry], width: int) -> None:
+        """Append `new` (oldest first) to the buffer and, those the level filter lets
+        through, to the view; the row index follows in O(len(new)) when it is for
+        `width`, else it is dropped and rebuilt when next needed."""
+        first_kept = new[-1].seq - self.max_lines + 1  # the oldest seq still buffered after
+        view = self.view
+        before = len(view)
+        self.entries.extend(new)
+        added = new
+        if view is not self.entries:
+            floor = MIN_RANK[self.level]
+            added = [e for e in new if RANK[e.level] >= floor]
+            view.extend(added)
+            while view and view[0].seq < first_kept:
+                view.popleft()
+        index = self.index
+        if index is not None:  # wrapped: keep the row index up to date, O(new lines)
+            dropped = before + len(added) - len(view)
+            if index.width == width and dropped < before:
+                index.drop(dropped)
+                index.extend(e.rows(index.width) for e in added)
+            else:
+                self.index = None
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.view = self.entries if self.level == "all" else deque(maxlen=self.max_lines)
+        self.index = None
+
+    def set_level(self, level: Level) -> None:
+        """Show all lines, or only lines that look like warnings+ or errors."""
+        self.level = level
+        if level == "all":
+            self.view = self.entries
+        else:
+            floor = MIN_RANK[level]
+            self.view = deque(
+                (e for e in self.entries if RANK[e.level] >= floor), maxlen=self.max_lines
+            )
+        self.index = None
+
+    def relayout(self) -> None:
+        """The text width or the wrapping changed: rows are counted again when needed."""
+        self.index = None
+
+    def rows_index(self, width: int) -> RowIndex:
+        # The width also changes without a Resize, when the scrollbar comes or goes.
+        if self.index is None or self.index.width != width:
+            self.index = RowIndex(width, (e.rows(width) for e in self.view))
+        return self.index
+
+    def total_rows(self, wrap_width: int | None) -> int:
+        return self.rows_index(wrap_width).total() if wrap_width is not None else len(self.view)
+
+    def first_row(self, index: int, wrap_width: int | None) -> int:
+        """The first row of view entry `index`."""
+        return self.rows_index(wrap_width).start_of(index) if wrap_width is not None else index
+
+    def locate(self, y: int, wrap_width: int | None) -> tuple[int, int] | None:
+        """(view index, row within the entry) of virtual row `y`."""
+        if y < 0:
+            return None
+        if wrap_width is None:
+            return (y, 0) if y < len(self.view) else None
+        return self.rows_index(wrap_width).locate(y)
+
+    def rows_before(self, seq: int, wrap_width: int | None) -> int:
+        """Rows (in the current layout) of the view's entries older than `seq`."""
+        rows = 0
+        for entry in self.view:
+            if entry.seq >= seq:
+                break
+            rows += entry.rows(wrap_width) if wrap_width is not None else 1
+        return rows
+
+    def index_of(self, seq: int | None) -> int | None:
+        """The view index of entry `seq`; None when it is not (or no longer) shown."""
+        view = self.view
+        if seq is None or not view or seq < view[0].seq:
+            return None
+        for i, entry in enumerate(view):
+            if entry.seq >= seq:
+                return i if entry.seq == seq else None
+        return None
+
+    def find_match(self, search: re.Pattern[str], start: int, backwards: bool) -> int | None:
+        """The nearest view index after `start` (before it when `backwards`) whose text
+        holds a match; None when there is none."""
+        entries = list(self.view)
+        order = range(start - 1, -1, -1) if backwards else range(start + 1, len(entries))
+        found = search.search
+        for i in order:
+            if found(entries[i].text):
+                return i
+        return None

@@ -5,8 +5,7 @@ Measured with Textual 8.2.8: `RichLog` cannot keep up with 10,000 lines/s, and
 deque, sanitises a line only when it is drawn, searched or (wrapped) measured (a flood
 of 20,000 lines/s draws a few dozen of them per frame), and renders only the visible
 rows. A batch costs O(its own lines): drawn rows stay cached by (line, row, width), and
-wrapped row counts live in a `RowIndex` updated per batch, never rebuilt per drain. What
-one line is (level, text, drawing, export) is in widgets/log_lines.py.
+wrapped row counts live in a `RowIndex` updated per batch, never rebuilt per drain.
 
 Rows: an optional timestamp, a one-cell stream marker (stderr: a bar, stdout: blank, so
 the two are told apart without colour), then the text. A cut line ends with a visible
@@ -15,12 +14,14 @@ the others. Search highlights every match on screen; `next_match`/`previous_matc
 to the next line holding one. With follow on, each batch scrolls to the newest line; with
 follow off the view stays on the lines it shows while new ones arrive (scrolled up as
 old ones fall out of the buffer).
+
+What one line is (level, text, drawing, export) and the buffer of them (level filter,
+wrapped rows, search) are in widgets/log_lines.py: this module is the Textual side.
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
@@ -35,12 +36,10 @@ from textual.strip import Strip
 from adapters.docker.models import LogLine
 from widgets.log_lines import (
     LEVELS,
-    MIN_RANK,
-    RANK,
     TRUNCATED_MARK,
     Level,
+    LineBuffer,
     LogEntry,
-    RowIndex,
     entry_segments,
     export_line,
     level_of,
@@ -112,17 +111,13 @@ class LogView(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max(1, max_lines)
-        self._buffer: deque[LogEntry] = deque(maxlen=self.max_lines)
-        self._view: deque[LogEntry] = self._buffer  # the level filter's subset (or the buffer)
-        self._seq = 0
+        self._lines = LineBuffer(self.max_lines)
         self.follow = True
         self.wrap = False
         self.timestamps = False
-        self.level: Level = "all"
         self._search: re.Pattern[str] | None = None
         self._search_text = ""
         self._match_seq: int | None = None
-        self._prefix: RowIndex | None = None  # rows per view entry when wrapped
         self._strips: dict[tuple[int, int, int], Strip] = {}
         self._styles: dict[str, Style] = {}
         self.received = 0  # lines given to the widget
@@ -131,12 +126,16 @@ class LogView(ScrollView, can_focus=True):
     # -- public API ---------------------------------------------------------------------
 
     @property
+    def level(self) -> Level:
+        return self._lines.level
+
+    @property
     def line_count(self) -> int:
-        return len(self._buffer)
+        return len(self._lines.entries)
 
     @property
     def shown_count(self) -> int:
-        return len(self._view)
+        return len(self._lines.view)
 
     @property
     def search_text(self) -> str:
@@ -152,17 +151,14 @@ class LogView(ScrollView, can_focus=True):
         if len(lines) > self.max_lines:  # only the newest max_lines can stay anyway
             self.skipped += len(lines) - self.max_lines
             lines = lines[-self.max_lines :]
-        seq = self._seq
-        self._seq += len(lines)
-        self._add([LogEntry(seq + i, line) for i, line in enumerate(lines, 1)])
+        self._add(self._lines.new_entries(lines))
 
     def add_notice(self, text: str) -> None:
         """A line of our own (the stream ended, lines dropped, the follower restarted)."""
-        self._add([LogEntry(self._next_seq(), LogLine("notice", text), notice=True)])
+        self._add([self._lines.notice(text)])
 
     def clear(self) -> None:
-        self._buffer.clear()
-        self._view = self._buffer if self.level == "all" else deque(maxlen=self.max_lines)
+        self._lines.clear()
         self._match_seq = None
         self._changed(scroll_to=0)
 
@@ -189,14 +185,7 @@ class LogView(ScrollView, can_focus=True):
     def set_level(self, level: Level) -> None:
         """Show all lines, or only lines that look like warnings+ or errors."""
         top = self._top_entry()
-        self.level = level
-        if level == "all":
-            self._view = self._buffer
-        else:
-            floor = MIN_RANK[level]
-            self._view = deque(
-                (e for e in self._buffer if RANK[e.level] >= floor), maxlen=self.max_lines
-            )
+        self._lines.set_level(level)
         self._changed()
         self._keep_top(top)
 
@@ -210,23 +199,20 @@ class LogView(ScrollView, can_focus=True):
 
     def next_match(self, backwards: bool = False) -> bool:
         """Move to the next (or previous) line holding the search text; turns follow off."""
-        if self._search is None or not self._view:
+        if self._search is None or not self._lines.view:
             return False
-        entries = list(self._view)
-        start = self._index_of(self._match_seq) if self._match_seq is not None else None
+        start = self._lines.index_of(self._match_seq) if self._match_seq is not None else None
         if start is None:  # from the screen's edge: a match already on screen counts
             start = self._bottom_index() + 1 if backwards else self._top_index() - 1
-        order = range(start - 1, -1, -1) if backwards else range(start + 1, len(entries))
-        search = self._search.search
-        for i in order:
-            if search(entries[i].text):
-                self._match_seq = entries[i].seq
-                self.set_follow(False)
-                self._scroll_to_index(i)
-                self._strips.clear()
-                self.refresh()
-                return True
-        return False
+        found = self._lines.find_match(self._search, start, backwards)
+        if found is None:
+            return False
+        self._match_seq = self._lines.view[found].seq
+        self.set_follow(False)
+        self._scroll_to_index(found)
+        self._strips.clear()
+        self.refresh()
+        return True
 
     def visible_lines(self) -> list[str]:
         """The plain text of the rows on screen (what the operator sees), top to bottom."""
@@ -236,7 +222,7 @@ class LogView(ScrollView, can_focus=True):
     def export_lines(self) -> list[str]:
         """Every buffered line as plain text for a file: timestamp, stream, text, with
         escape sequences and control characters removed."""
-        return [export_line(entry.line) for entry in self._buffer]
+        return [export_line(entry.line) for entry in self._lines.entries]
 
     # -- key actions ----------------------------------------------------------------------
 
@@ -267,10 +253,6 @@ class LogView(ScrollView, can_focus=True):
 
     # -- internals ------------------------------------------------------------------------
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
     def _add(self, entries: Iterable[LogEntry]) -> None:
         new = list(entries)
         if not new:
@@ -278,25 +260,8 @@ class LogView(ScrollView, can_focus=True):
         first_kept = new[-1].seq - self.max_lines + 1  # the oldest seq still buffered after
         removed_rows = 0
         if not self.follow:
-            removed_rows = self._rows_before(first_kept)
-        view = self._view
-        before = len(view)
-        self._buffer.extend(new)
-        added = new
-        if view is not self._buffer:
-            floor = MIN_RANK[self.level]
-            added = [e for e in new if RANK[e.level] >= floor]
-            view.extend(added)
-            while view and view[0].seq < first_kept:
-                view.popleft()
-        index = self._prefix
-        if index is not None:  # wrapped: keep the row index up to date, O(new lines)
-            dropped = before + len(added) - len(view)
-            if index.width == self._text_width() and dropped < before:
-                index.drop(dropped)
-                index.extend(e.rows(index.width) for e in added)
-            else:
-                self._prefix = None
+            removed_rows = self._lines.rows_before(first_kept, self._wrap_width())
+        self._lines.add(new, self._text_width())
         # Drawn rows stay valid (cached by line, row and width): only the size changes.
         self.virtual_size = Size(self.scrollable_content_region.width, self._total_rows())
         if self.follow:
@@ -306,18 +271,8 @@ class LogView(ScrollView, can_focus=True):
             self.scroll_to(y=y, animate=False, force=True)
             self.refresh()
 
-    def _rows_before(self, seq: int) -> int:
-        """Rows (in the current layout) of the view's entries older than `seq`."""
-        rows = 0
-        width = self._text_width()
-        for entry in self._view:
-            if entry.seq >= seq:
-                break
-            rows += entry.rows(width) if self.wrap else 1
-        return rows
-
     def _changed(self, scroll_to: int | None = None) -> None:
-        self._prefix = None
+        self._lines.relayout()
         self._strips.clear()
         self.virtual_size = Size(self.scrollable_content_region.width, self._total_rows())
         if scroll_to is not None and self.is_mounted:
@@ -333,53 +288,34 @@ class LogView(ScrollView, can_focus=True):
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
 
-    def _prefix_width(self) -> int:
-        return prefix_width(self.timestamps)
-
     def _text_width(self) -> int:
-        return max(1, self.scrollable_content_region.width - self._prefix_width())
+        return max(1, self.scrollable_content_region.width - prefix_width(self.timestamps))
 
-    def _rows_index(self) -> RowIndex:
-        width = self._text_width()
-        # The width also changes without a Resize, when the scrollbar comes or goes.
-        if self._prefix is None or self._prefix.width != width:
-            self._prefix = RowIndex(width, (e.rows(width) for e in self._view))
-        return self._prefix
+    def _wrap_width(self) -> int | None:
+        """The text width lines wrap at; None when they do not (one row each)."""
+        return self._text_width() if self.wrap else None
 
     def _total_rows(self) -> int:
-        return self._rows_index().total() if self.wrap else len(self._view)
+        return self._lines.total_rows(self._wrap_width())
 
     def _first_row(self, index: int) -> int:
-        """The first row of view entry `index`."""
-        return self._rows_index().start_of(index) if self.wrap else index
+        return self._lines.first_row(index, self._wrap_width())
 
     def _locate(self, y: int) -> tuple[int, int] | None:
-        """(view index, row within the entry) of virtual row `y`."""
-        if y < 0:
-            return None
-        if not self.wrap:
-            return (y, 0) if y < len(self._view) else None
-        return self._rows_index().locate(y)
+        return self._lines.locate(y, self._wrap_width())
 
     def _top_index(self) -> int:
         where = self._locate(round(self.scroll_y))
-        return where[0] if where else max(0, len(self._view) - 1)
+        return where[0] if where else max(0, len(self._lines.view) - 1)
 
     def _bottom_index(self) -> int:
         bottom = round(self.scroll_y) + self.scrollable_content_region.height - 1
         where = self._locate(bottom)
-        return where[0] if where else len(self._view) - 1
+        return where[0] if where else len(self._lines.view) - 1
 
     def _top_entry(self) -> int | None:
-        return self._view[self._top_index()].seq if self._view and not self.follow else None
-
-    def _index_of(self, seq: int | None) -> int | None:
-        if seq is None or not self._view or seq < self._view[0].seq:
-            return None
-        for i, entry in enumerate(self._view):
-            if entry.seq >= seq:
-                return i if entry.seq == seq else None
-        return None
+        view = self._lines.view
+        return view[self._top_index()].seq if view and not self.follow else None
 
     def _scroll_to_index(self, index: int) -> None:
         y = self._first_row(index)
@@ -389,9 +325,9 @@ class LogView(ScrollView, can_focus=True):
         if self.follow:
             self._scroll_end()
             return
-        index = self._index_of(seq) if seq is not None else None
+        index = self._lines.index_of(seq) if seq is not None else None
         if index is None and seq is not None:  # filtered out: the next line still shown
-            index = next((i for i, e in enumerate(self._view) if e.seq > seq), None)
+            index = next((i for i, e in enumerate(self._lines.view) if e.seq > seq), None)
         if index is not None and self.is_mounted:
             self.scroll_to(y=self._first_row(index), animate=False, force=True)
 
@@ -436,7 +372,7 @@ class LogView(ScrollView, can_focus=True):
         if where is None:
             return Strip.blank(width, self._style("base"))
         index, row = where
-        entry = self._view[index]
+        entry = self._lines.view[index]
         key = (entry.seq, row, width)
         strip = self._strips.get(key)
         if strip is None:
