@@ -29,6 +29,7 @@ from widgets.header_bar import HeaderBar, HeaderInfo
 log = logging.getLogger(__name__)
 
 SCREEN_IDS = ("dashboard", "postgres", "redis", "containers", "health", "audit")
+SOURCE_CLOSE_SECONDS = 2.0
 BUILT_SCREENS = ("dashboard", "postgres", "redis", "containers", "health", "audit", "runbook")
 
 
@@ -235,6 +236,8 @@ class OpsConsoleApp(ActionsMixin, App[int]):
         )
 
     async def stop_sources(self) -> None:
+        """Stop polling and close every source's connections and threads (bounded: a
+        server that hangs must not hold up a target switch or the exit)."""
         self.workers.cancel_group(self, "pollers")
         self.pollers.clear()
         self.states.clear()
@@ -242,13 +245,18 @@ class OpsConsoleApp(ActionsMixin, App[int]):
             if source is None:
                 continue
             try:
-                await source.close()
+                async with asyncio.timeout(SOURCE_CLOSE_SECONDS):
+                    await source.close()
             except Exception:
                 log.exception("closing %s connections failed", source.name)
         self.pg = None
         self.redis = {}
         self.docker = None
         self.health = None
+
+    async def on_unmount(self) -> None:
+        # At exit: end the stats streams, event watchers and connections cleanly.
+        await self.stop_sources()
 
     # ------------------------------------------------------------ data flow
 

@@ -1,52 +1,292 @@
 """The `docker:` section of a target: which engines to watch and how.
 
-Read strictly like the rest of the config (see `console.config_yaml`).
+Read strictly like the rest of the config (see `console.config_yaml`): unknown keys,
+wrong types and duplicate host names are errors naming the file, the line and the key
+path. An empty section (`docker:` with nothing under it) watches one engine found by
+discovery: `$DOCKER_HOST`, else the local socket.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
-from console.config_yaml import Reader, join, optional_number, optional_text
+from console.config_yaml import (
+    NULL_TAG,
+    Reader,
+    boolean,
+    join,
+    optional_integer,
+    optional_number,
+    optional_text,
+    required,
+    suggestion,
+    text,
+)
+
+DOCKER_SCHEMES = ("unix", "tcp", "ssh")
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+REFRESH_MAX = 3600.0
+DEFAULT_HOST_NAME = "local"
+_MASK = "********"
 
 
 @dataclass(frozen=True, slots=True)
 class DockerHostConfig:
     """One Docker engine."""
 
-    name: str = "local"
+    name: str = DEFAULT_HOST_NAME
     """The host's name on screen and in the audit log."""
     url: str | None = None
     """unix://, tcp:// or ssh://user@host; None: `$DOCKER_HOST`, else the local socket."""
+    tls_ca: Path | None = None
+    """CA bundle (PEM) that verifies a tcp:// engine's certificate."""
+    tls_cert: Path | None = None
+    """Client certificate (PEM) for a tcp:// engine that asks for one."""
+    tls_key: Path | None = None
+    """Key of `tls_cert` (PEM)."""
+    tls_verify: bool = True
+    """Check the engine's certificate (and host name) over TLS."""
+
+    @property
+    def tls(self) -> bool:
+        return any(p is not None for p in (self.tls_ca, self.tls_cert, self.tls_key))
 
 
 @dataclass(frozen=True, slots=True)
 class DockerConfig:
-    """The Docker engines of one target."""
+    """The Docker engines of one target and how they are watched."""
 
     hosts: tuple[DockerHostConfig, ...] = (DockerHostConfig(),)
     refresh: float | None = None
     """Seconds between stats refreshes; None uses the global `refresh`."""
+    timeout: float = 5.0
+    """Seconds one engine call may take before it is abandoned."""
+    name_patterns: tuple[str, ...] = ()
+    """fnmatch patterns on container names (`web-*`); empty: every container."""
+    compose_projects: tuple[str, ...] = ()
+    """Compose project labels to show; empty: every container."""
+    stats_workers: int = 16
+    """Threads of each host's own pool (stats calls run concurrently through it)."""
+    log_buffer_lines: int = 10_000
+    """Lines a followed container log keeps in memory."""
+    rollback_wait: float = 30.0
+    """Seconds a rolled-back container must stay running (and healthy) to count."""
+    rollback_images: Mapping[str, str] = field(default_factory=dict)
+    """Container name -> image to roll back to (overrides the previous-image guess)."""
+
+    def redacted(self) -> dict[str, Any]:
+        """Shaped like the file, URL passwords masked, paths as strings."""
+        return {
+            "hosts": [
+                {
+                    "name": h.name,
+                    "url": None if h.url is None else redact_url(h.url),
+                    "tls_ca": _path_text(h.tls_ca),
+                    "tls_cert": _path_text(h.tls_cert),
+                    "tls_key": _path_text(h.tls_key),
+                    "tls_verify": h.tls_verify,
+                }
+                for h in self.hosts
+            ],
+            "refresh": self.refresh,
+            "timeout": self.timeout,
+            "name_patterns": list(self.name_patterns),
+            "compose_projects": list(self.compose_projects),
+            "stats_workers": self.stats_workers,
+            "log_buffer_lines": self.log_buffer_lines,
+            "rollback_wait": self.rollback_wait,
+            "rollback_images": dict(self.rollback_images),
+        }
+
+
+def _path_text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password masked (tcp://user:pw@host -> tcp://user:****@host)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("://", 1)[0] + "://" + _MASK if "@" in url else url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{_MASK}@{netloc}"))
+
+
+_HOST_KEYS = ("name", "url", "tls_ca", "tls_cert", "tls_key", "tls_verify")
+_DOCKER_KEYS = (
+    "hosts",
+    "refresh",
+    "timeout",
+    "name_patterns",
+    "compose_projects",
+    "stats_workers",
+    "log_buffer_lines",
+    "rollback_wait",
+    "rollback_images",
+)
+_seconds = required(optional_number(), "a number of seconds")
 
 
 def read_docker(r: Reader, node: Node, path: str, source: Path) -> DockerConfig:
-    """The target's `docker:` section."""
-    f = r.fields(node, path, ("hosts", "refresh"))
-    hosts: list[DockerHostConfig] = []
-    if "hosts" in f:
-        for index, item in enumerate(r.sequence(f["hosts"], join(path, "hosts"))):
-            item_path = f"{join(path, 'hosts')}[{index}]"
-            h = r.fields(item, item_path, ("name", "url"))
-            hosts.append(
-                DockerHostConfig(
-                    name=r.get(h, "name", item_path, optional_text, None) or "local",
-                    url=r.get(h, "url", item_path, optional_text, None),
-                )
-            )
+    """The target's `docker:` section (null: one engine from discovery)."""
+    f = r.fields(node, path, _DOCKER_KEYS)
+    hosts = _read_hosts(r, f["hosts"], join(path, "hosts"), source) if "hosts" in f else ()
     return DockerConfig(
-        hosts=tuple(hosts) or (DockerHostConfig(),),
-        refresh=r.get(f, "refresh", path, optional_number(), None),
+        hosts=hosts or (DockerHostConfig(),),
+        refresh=r.get(f, "refresh", path, optional_number(at_most=REFRESH_MAX), None),
+        timeout=r.get(f, "timeout", path, _seconds, 5.0),
+        name_patterns=_read_strings(r, f, "name_patterns", path),
+        compose_projects=_read_strings(r, f, "compose_projects", path),
+        stats_workers=r.get(
+            f, "stats_workers", path, required(optional_integer(1, 256), "an integer"), 16
+        ),
+        log_buffer_lines=r.get(
+            f,
+            "log_buffer_lines",
+            path,
+            required(optional_integer(100, 10_000_000), "an integer"),
+            10_000,
+        ),
+        rollback_wait=r.get(f, "rollback_wait", path, _seconds, 30.0),
+        rollback_images=_read_images(r, f, path),
     )
+
+
+def _read_hosts(r: Reader, node: Node, path: str, source: Path) -> tuple[DockerHostConfig, ...]:
+    items = r.sequence(node, path, "a list of engines, e.g. `hosts: [{url: unix:///...}]`")
+    hosts: list[DockerHostConfig] = []
+    names: dict[str, Node] = {}
+    for index, item in enumerate(items):
+        item_path = f"{path}[{index}]"
+        if isinstance(item, ScalarNode) and item.tag != NULL_TAG:
+            r.report(
+                item,
+                item_path,
+                "expected a mapping of engine settings, got a single value "
+                "(write `- url: tcp://...`)",
+            )
+            continue
+        h = r.fields(item, item_path, _HOST_KEYS)
+        name = r.get(h, "name", item_path, optional_text, None)
+        if name is None:
+            if len(items) > 1:
+                r.report(
+                    h.get("name", item),
+                    join(item_path, "name"),
+                    "required when a target lists more than one Docker host",
+                )
+            name = DEFAULT_HOST_NAME
+        elif not HOST_NAME.fullmatch(name):
+            r.report(
+                h["name"],
+                join(item_path, "name"),
+                "bad host name: use letters, digits, '_', '.', '-', "
+                "starting with a letter or digit",
+            )
+        elif name in names:
+            first = names[name].start_mark.line + 1
+            r.report(
+                h["name"],
+                join(item_path, "name"),
+                f"duplicate host name {name!r} (first used on line {first})",
+            )
+        else:
+            names[name] = h["name"]
+        hosts.append(_read_host(r, name, h, item_path, source))
+    return tuple(hosts)
+
+
+def _read_host(
+    r: Reader, name: str, h: dict[str, Node], path: str, source: Path
+) -> DockerHostConfig:
+    url = r.get(h, "url", path, _docker_url, None)
+    tls = {
+        key: r.get(h, key, path, optional_text, None) for key in ("tls_ca", "tls_cert", "tls_key")
+    }
+    if any(tls.values()) and url is not None and not url.lower().startswith("tcp://"):
+        key = next(k for k, v in tls.items() if v)
+        r.report(h[key], join(path, key), "TLS settings are only used with a tcp:// url")
+    if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
+        key = "tls_cert" if tls["tls_cert"] is not None else "tls_key"
+        r.report(h[key], join(path, key), "tls_cert and tls_key must be given together")
+    return DockerHostConfig(
+        name=name,
+        url=url,
+        tls_ca=_resolve(tls["tls_ca"], source),
+        tls_cert=_resolve(tls["tls_cert"], source),
+        tls_key=_resolve(tls["tls_key"], source),
+        tls_verify=r.get(h, "tls_verify", path, boolean, True),
+    )
+
+
+def _resolve(raw: str | None, source: Path) -> Path | None:
+    """`~` expanded; a relative path is taken from the config file's directory."""
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else source.parent.absolute() / path
+
+
+def _docker_url(r: Reader, node: Node) -> str | None:
+    """A unix://, tcp:// or ssh:// URL, or None. Messages show it password-masked."""
+    url = optional_text(r, node)
+    if url is None:
+        return None
+    shown = redact_url(url)
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        r.fail(f"expected a URL starting with unix://, tcp:// or ssh://, got {shown!r}")
+    if scheme.lower() not in DOCKER_SCHEMES:
+        r.fail(
+            f"unknown scheme {scheme!r} in {shown!r}" + suggestion(scheme.lower(), DOCKER_SCHEMES)
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        r.fail(f"malformed URL {shown!r}: {exc}")
+    if scheme.lower() == "unix":
+        if not parts.path:
+            r.fail("a unix:// URL needs the socket path, e.g. unix:///var/run/docker.sock")
+    elif not parts.hostname:
+        r.fail(f"{shown!r} has no host name")
+    return url
+
+
+def _read_strings(r: Reader, f: dict[str, Node], key: str, path: str) -> tuple[str, ...]:
+    node = f.get(key)
+    if node is None:
+        return ()
+    key_path = join(path, key)
+    out: list[str] = []
+    for index, item in enumerate(r.sequence(node, key_path, "a list of strings")):
+        value = r.convert(item, f"{key_path}[{index}]", text, None)
+        if value is not None:
+            out.append(value)
+    return tuple(out)
+
+
+def _read_images(r: Reader, f: dict[str, Node], path: str) -> dict[str, str]:
+    node = f.get("rollback_images")
+    if node is None:
+        return {}
+    key_path = join(path, "rollback_images")
+    out: dict[str, str] = {}
+    for name, _key_node, value_node in r.items(
+        node, key_path, "a mapping of container names to images"
+    ):
+        image = r.convert(value_node, join(key_path, name), text, None)
+        if image is not None:
+            out[name] = image
+    return out

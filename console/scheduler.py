@@ -59,7 +59,10 @@ class Poller(Generic[T]):
         """Run one poll and fold its result into the state (also used by tests)."""
         started = time.monotonic()
         try:
-            snapshot = await asyncio.wait_for(self._fetch(), self._guard_timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # arrives as the inner task finishes, and the poller outlives stop_sources.
+            async with asyncio.timeout(self._guard_timeout):
+                snapshot = await self._fetch()
         except asyncio.CancelledError:
             raise
         except SourceError as err:
@@ -101,4 +104,5 @@ class Poller(Generic[T]):
                 delay = self.interval - (time.monotonic() - started)
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()

@@ -17,9 +17,10 @@ class ContainerStats:
     """One container's resource use, computed like `docker stats` does.
 
     `cpu_percent` is % of ONE core (100 = one core busy; `docker stats` convention), from
-    our own deltas between two one-shot samples: None on the first sample. Memory is
-    `usage - inactive_file` (cgroup v2) or `usage - cache` (v1). Rates are per second,
-    None until two samples exist.
+    our own deltas between two samples of the same container: None on the first sample.
+    Memory is what `docker stats` shows: `usage - inactive_file` (cgroup v2) or
+    `usage - total_inactive_file` (v1; checked against the CLI, not `usage - cache`).
+    Rates are per second, None until two samples exist.
     """
 
     cpu_percent: float | None

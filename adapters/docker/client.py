@@ -1,0 +1,146 @@
+"""One Docker engine: a lazily made SDK client and the host's OWN bounded thread pool.
+
+The Docker SDK blocks. Textual's shared pool has 6 threads on a 2-core machine and the
+default asyncio executor is shared with everything else, so each host gets its own
+`ThreadPoolExecutor` (`workers` threads) and every call goes through `DockerHost.call`,
+which also bounds it in time and maps failures onto `adapters.errors`.
+
+Long streams (events, followed logs) must not hold a pool thread: they use their own
+client from `new_client` in their own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
+
+from adapters.docker.discovery import ResolvedDocker
+from adapters.docker.errors import NoEngine, map_docker_error
+from adapters.errors import SourceTimeout, Unreachable
+
+if TYPE_CHECKING:
+    import docker
+
+__all__ = ["DockerHost"]
+
+T = TypeVar("T")
+
+
+class DockerHost:
+    """One engine of a target, shared by the monitor, the detail view and the actions."""
+
+    def __init__(self, resolved: ResolvedDocker, *, timeout: float = 5.0, workers: int = 16):
+        self.resolved = resolved
+        self.name: str = resolved.name
+        self.endpoint: str = resolved.endpoint()
+        self.timeout = timeout
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"docker-{resolved.name}")
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+        self._api_version: str | None = None
+        self._closed = False
+
+    def describe(self) -> str:
+        """`name: endpoint` (never with a password)."""
+        return self.resolved.describe()
+
+    @property
+    def api_version(self) -> str | None:
+        """The API version negotiated with the engine (None before the first call)."""
+        return self._api_version
+
+    # -- calls ---------------------------------------------------------------------------
+
+    async def call(self, fn: Callable[[docker.DockerClient], T], *, timeout: float) -> T:
+        """`fn(client)` in this host's pool, within `timeout` seconds, errors typed.
+
+        A call that times out is abandoned, not killed: its thread is freed by the SDK's
+        own socket timeout (the host's `timeout`).
+        """
+        if self._closed:
+            raise Unreachable(f"{self.name}: connection closed")
+        missing = self.resolved.missing()
+        if missing is not None:
+            raise NoEngine(missing)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, self._run, fn)
+        try:
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives
+            # when the call has just finished, so a cancelled poller would keep running.
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise SourceTimeout(f"{self.endpoint} did not answer within {timeout:g} s") from None
+
+    def _run(self, fn: Callable[[docker.DockerClient], T]) -> T:
+        try:
+            return fn(self._shared_client())
+        except BaseException as exc:
+            raise map_docker_error(exc, where=self.endpoint) from exc
+
+    def _shared_client(self) -> docker.DockerClient:
+        client = self._client
+        if client is not None:
+            return client
+        with self._lock:  # one version probe, not one per pool thread
+            if self._client is None:
+                self._client = self._make(self.timeout, pool=self.workers + 2)
+            return self._client
+
+    def new_client(self, timeout: float | None = None) -> docker.DockerClient:
+        """A fresh SDK client for a long stream (events, logs); the caller closes it.
+
+        `timeout` is the read timeout of its requests; None waits forever (a quiet
+        followed log). Connecting is still bounded by the host's timeout. Raises the
+        typed `SourceError` when the engine cannot be reached.
+        """
+        missing = self.resolved.missing()
+        if missing is not None:
+            raise NoEngine(missing)
+        try:
+            client = self._make(self.timeout, pool=2)
+        except BaseException as exc:
+            raise map_docker_error(exc, where=self.endpoint) from exc
+        client.api.timeout = timeout  # type: ignore[assignment]
+        return client
+
+    def _make(self, timeout: float, *, pool: int) -> docker.DockerClient:
+        import docker
+        import docker.tls
+
+        r = self.resolved
+        tls: docker.tls.TLSConfig | bool = False
+        if r.tls:
+            cert = (r.tls_cert, r.tls_key) if r.tls_cert and r.tls_key else None
+            verify: bool | str = bool(r.tls_verify)
+            tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=r.tls_ca, verify=verify)
+        client = docker.DockerClient(
+            base_url=r.url,
+            version=self._api_version,  # None: ask the engine once, then reuse
+            timeout=int(timeout) if float(timeout).is_integer() else timeout,  # type: ignore[arg-type]
+            tls=tls,
+            max_pool_size=pool,
+            use_ssh_client=r.scheme == "ssh",  # the ssh binary: keys, agent, known_hosts
+        )
+        self._api_version = client.api.api_version
+        return client
+
+    def reset(self) -> None:
+        """Drop the shared client (after the engine went away) so the next call
+        reconnects and renegotiates the API version."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection may fail
+                client.close()
+
+    def close(self) -> None:
+        """Stop taking calls and free the pool; never waits for a hung call."""
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.reset()

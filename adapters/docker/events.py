@@ -1,0 +1,158 @@
+"""Following one engine's container events in a daemon thread.
+
+The watcher uses its own client (`DockerHost.new_client`): an event stream lasts
+forever and must never hold a thread of the host's pool. When the engine goes away the
+stream ends; the watcher reconnects with a capped exponential backoff and calls
+`on_connect` each time it is (re)connected, so the owner can refresh everything it may
+have missed. `close()` closes the HTTP response from the calling side, which ends the
+blocking read at once: the thread stops promptly even when no event ever comes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from adapters.docker.client import DockerHost
+from adapters.docker.models import DockerEvent
+
+__all__ = ["RELEVANT", "EventWatcher", "parse_event", "relevant"]
+
+log = logging.getLogger(__name__)
+
+#: Actions after which the table must change at once.
+RELEVANT = frozenset(
+    {"die", "oom", "restart", "start", "stop", "kill", "destroy", "create", "pause", "unpause"}
+)
+
+
+_NOT_LABELS = frozenset({"name", "image", "exitCode", "signal", "execDuration"})
+
+
+def relevant(event: DockerEvent) -> bool:
+    """Whether the event changes what the container table shows."""
+    return event.action in RELEVANT or event.action.startswith("health_status")
+
+
+def parse_event(host: str, raw: Mapping[str, Any]) -> DockerEvent | None:
+    """A DockerEvent from a raw engine event (None for a non-container event)."""
+    if (raw.get("Type") or "container") != "container":
+        return None
+    actor = raw.get("Actor") or {}
+    attrs = actor.get("Attributes") or {}
+    exit_code = attrs.get("exitCode")
+    nano = raw.get("timeNano")
+    return DockerEvent(
+        host=host,
+        container_id=str(actor.get("ID") or raw.get("id") or ""),
+        action=str(raw.get("Action") or raw.get("status") or ""),
+        name=str(attrs.get("name") or ""),
+        time=nano / 1e9 if isinstance(nano, int) else float(raw.get("time") or 0),
+        exit_code=int(exit_code) if str(exit_code or "").lstrip("-").isdigit() else None,
+        image=str(attrs.get("image") or ""),
+        # the engine merges the container's labels into the attributes
+        labels={str(k): str(v) for k, v in attrs.items() if k not in _NOT_LABELS},
+    )
+
+
+class EventWatcher:
+    """Calls `on_event` (from its own thread) for each container event of `host`."""
+
+    def __init__(
+        self,
+        host: DockerHost,
+        on_event: Callable[[DockerEvent], None],
+        *,
+        on_connect: Callable[[], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        backoff: tuple[float, float] = (0.5, 10.0),
+    ) -> None:
+        self.host = host
+        self._on_event = on_event
+        self._on_connect = on_connect
+        self._on_error = on_error
+        self._backoff = backoff
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._stream: Any = None
+        self._client: Any = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"docker-events-{host.name}", daemon=True
+        )
+        self.connected = False
+        self.connects = 0
+        self.events_seen = 0
+
+    def start(self) -> None:
+        """Start following in the background."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop: end the blocking read from this side; returns at once."""
+        self._closed.set()
+        with self._lock:
+            stream, client = self._stream, self._client
+        self._shut(stream, client)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end; True when it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @staticmethod
+    def _shut(stream: Any, client: Any) -> None:
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def _run(self) -> None:
+        delay = self._backoff[0]
+        while not self._closed.is_set():
+            error: str | None = None
+            try:
+                self._follow()
+                delay = self._backoff[0]  # a stream that ran was a success
+            except Exception as exc:  # the engine is away: retry later
+                error = str(exc) or type(exc).__name__
+                log.debug("events of %s: %s", self.host.name, error)
+            self.connected = False
+            if self._closed.is_set():
+                break
+            if error is not None and self._on_error is not None:
+                with contextlib.suppress(Exception):
+                    self._on_error(error)
+            self._closed.wait(delay)
+            delay = min(delay * 2, self._backoff[1])
+
+    def _follow(self) -> None:
+        client = self.host.new_client(timeout=None)
+        try:
+            stream = client.api.events(decode=True, filters={"type": "container"})
+        except Exception:
+            self._shut(None, client)
+            raise
+        with self._lock:
+            self._stream, self._client = stream, client
+        try:
+            if self._closed.is_set():  # closed while connecting
+                return
+            self.connected = True
+            self.connects += 1
+            if self._on_connect is not None:
+                self._on_connect()
+            for raw in stream:  # ends (StopIteration) when the engine goes away
+                event = parse_event(self.host.name, raw)
+                if event is None:
+                    continue
+                self.events_seen += 1
+                self._on_event(event)
+        finally:
+            with self._lock:
+                self._stream = self._client = None
+            self._shut(stream, client)
