@@ -3,9 +3,11 @@
 Starts N running containers (default 100; busybox `sleep` loops under a 0.01-core limit,
 labelled `opsc-test=1`), then measures in the same run:
 
-1. the wall time of one FULL refresh of the Docker source (list + inspects + one one-shot
-   stats call per container, concurrently through the host's own pool): median and max
-   over `--refreshes` refreshes spaced `--refresh` s apart;
+1. the wall time of one FULL refresh of the Docker source (list + inspects + the latest
+   sample of each container's streamed stats, kept open by the host's stats thread):
+   median and max over `--refreshes` refreshes spaced `--refresh` s apart, and how old
+   the oldest sample shown was; for comparison, the same with one one-shot stats call
+   per container, concurrently through the host's own pool (`stats_mode="one-shot"`);
 2. the wall time of `docker stats --no-stream` printing the same containers (median of 3);
 3. the adapter's steady CPU over `--seconds` s with the real `Poller` at `--refresh` s and
    the event watcher running: process CPU time delta / wall time, in % of one core;
