@@ -95,7 +95,8 @@ class ContainersScreen(ConsoleScreen):
         if snapshot is not None and snapshot is not self.snapshot:
             self.snapshot = snapshot
             now = self.console().clock()
-            self.query_one(ContainerTable).update_containers(snapshot.containers, now)
+            stale = frozenset(h.host for h in snapshot.hosts if h.error)
+            self.query_one(ContainerTable).update_containers(snapshot.containers, now, stale)
             managers = any(h.swarm_manager for h in snapshot.hosts)
             self.query_one("#services-box").set_class(managers, "-shown")
             self.query_one(ServiceTable).update_services(snapshot.services, now)

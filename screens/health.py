@@ -34,8 +34,8 @@ class HealthScreen(ConsoleScreen):
 
     DEFAULT_CSS = """
     HealthScreen #health-status { height: 1; color: $text-muted; }
-    HealthScreen HealthTable { height: 1fr; min-height: 5; }
-    HealthScreen HealthDetail { height: 2fr; }
+    HealthScreen HealthTable { height: auto; max-height: 45%; min-height: 5; }
+    HealthScreen HealthDetail { height: 1fr; }
     """
 
     def __init__(self) -> None:

@@ -166,7 +166,7 @@ async def test_level_filter_and_wrap_and_truncated_marker() -> None:
         assert [t.strip() for t in view.visible_lines() if t.strip()] == ["▍ERROR boom"]
         view.set_level("all")
         await pilot.pause()
-        assert view.visible_lines()[3].rstrip().endswith("…")  # cut at the edge
+        assert view.visible_lines()[3].rstrip().endswith("…[cut]")  # the cut stays visible
         view.set_wrap(True)
         await pilot.pause()
         rows = [t.rstrip() for t in view.visible_lines() if t.strip()]

@@ -72,8 +72,17 @@ class ContainerTable(KeyedTable):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.show_stopped = True
+        self._stale_hosts: frozenset[str] = frozenset()
 
-    def update_containers(self, containers: Sequence[ContainerSummary], now: float) -> None:
+    def update_containers(
+        self,
+        containers: Sequence[ContainerSummary],
+        now: float,
+        stale_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        """Take a refresh; containers of `stale_hosts` (hosts that failed this time) are
+        their last known data, shown muted and marked stale, never as if live."""
+        self._stale_hosts = stale_hosts
         self.update_items(containers, now, lambda c: c.key)
 
     def set_show_stopped(self, show: bool) -> None:
@@ -139,6 +148,9 @@ class ContainerTable(KeyedTable):
         row.haystack = "\0".join((c.host, c.name, c.image, c.state, c.health or "", project))
         row.haystack = row.haystack.casefold()
         row.kind = container_kind(c)
+        if c.host in self._stale_hosts:
+            row.cells["state"] = "stale: " + row.cells["state"]
+            row.kind = "muted"
 
 
 __all__ = [

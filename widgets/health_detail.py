@@ -50,7 +50,8 @@ def detail_text(
 ) -> Text:
     """Everything about one check, as inert text."""
     out = Text(end="")
-    head = Text(f"{sanitize(check.name, max_len=64)}  ", style=styles["heading"])
+    head = Text(end="")
+    head.append(f"{sanitize(check.name, max_len=64)}  ", style=styles["heading"])
     head.append(state_label(check), style=styles[check.state])
     head.append(f"  {sanitize(check.reason, max_len=300)}\n")
     out.append_text(head)
@@ -92,7 +93,9 @@ def detail_text(
 
 
 def _history(check: CheckStatus, styles: Mapping[str, Style | str]) -> Text:
-    out = Text("\nState changes", style=styles["heading"], end="")
+    # append, not Text(..., style=): a Text's own style covers everything appended later
+    out = Text(end="")
+    out.append("\nState changes", style=styles["heading"])
     if check.flapping:
         out.append("  FLAPPING: the state keeps changing", style=styles["degraded"])
     out.append("\n")
@@ -109,7 +112,8 @@ def _cert(check: CheckStatus, now: float, styles: Mapping[str, Style | str]) -> 
     cert = check.last.cert if check.last is not None else None
     if cert is None:
         return Text("")
-    out = Text("\nCertificate\n", style=styles["heading"], end="")
+    out = Text(end="")
+    out.append("\nCertificate\n", style=styles["heading"])
     if cert.error:
         out.append(f"  {sanitize(cert.error, max_len=300)}\n", style=styles["degraded"])
     out.append(f"  subject  {sanitize(cert.subject, max_len=300) or 'unknown'}\n")
@@ -123,7 +127,8 @@ def _cert(check: CheckStatus, now: float, styles: Mapping[str, Style | str]) -> 
 def _response(check: CheckStatus, styles: Mapping[str, Style | str]) -> Text:
     last = check.last
     assert last is not None
-    out = Text("\nResponse headers\n", style=styles["heading"], end="")
+    out = Text(end="")
+    out.append("\nResponse headers\n", style=styles["heading"])
     for name, value in last.headers[:HEADER_LINES]:
         out.append(f"  {sanitize(name, max_len=60)}: ", style=styles["muted"])
         out.append(f"{sanitize(value, max_len=300)}\n")

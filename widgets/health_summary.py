@@ -45,7 +45,7 @@ def summary_text(
     if flapping:
         out.append(f"flapping {flapping}", styles.get("degraded", ""))
     ranked = sorted(
-        enumerate(snapshot.checks), key=lambda item: (STATE_ORDER[item[1].state], item[0])
+        enumerate(snapshot.checks), key=lambda item: (STATE_ORDER[_shown(item[1])], item[0])
     )
     for _, check in ranked[:max_lines]:
         cells = row_cells(check, now)
@@ -57,11 +57,17 @@ def summary_text(
         if check.insecure:
             line += "  INSECURE"
         out.append("\n")
-        out.append(line, styles.get(check.state, ""))
+        out.append(line, styles.get(_shown(check), ""))
     hidden = len(ranked) - max_lines
     if hidden > 0:
         out.append(f"\n… {hidden} more (all up); 5 for the Health screen", styles.get("muted", ""))
     return out
+
+
+def _shown(check: Any) -> str:
+    """The state a check is shown (and ranked) as: as on the Health screen, a flapping
+    check is not "fine" even at a moment it answers."""
+    return "degraded" if check.flapping and check.state == "up" else check.state
 
 
 class HealthSummaryPane(Widget):

@@ -158,7 +158,15 @@ def entry_segments(
     else:
         start, chunk = 0, text
         if cell_len(text) > room:
-            chunk = set_cell_size(text, room - 1) + ELLIPSIS
+            if line.truncated and room > len(TRUNCATED_MARK) + 1:
+                # A cut line is always wider than the screen: keep the marker in view
+                # (the plain ellipsis would hide that the reader cut it).
+                keep = set_cell_size(entry.text, room - len(TRUNCATED_MARK))
+                chunk = keep + TRUNCATED_MARK
+                spans = [s for s in spans if s[0] < len(keep)]
+                spans.append((len(keep), len(chunk), style_of("+truncated")))
+            else:
+                chunk = set_cell_size(text, room - 1) + ELLIPSIS
     segments.extend(styled_segments(chunk, start, text_style, spans))
     return segments
 

@@ -119,11 +119,12 @@ class RunbookList(Widget, can_focus=True):
             ),
             end="",
         )
+        # The cursor first, the risk on top: "high" stays red exactly when Enter runs it.
+        if index == self.cursor:
+            line.stylize(self.get_component_rich_style("runbook-list--cursor"))
         if row.risk == "high":
             style = self.get_component_rich_style("runbook-list--high")
             line.stylize(style, 2 + NAME_WIDTH + 1 + 9, 2 + NAME_WIDTH + 1 + 9 + 4)
-        if index == self.cursor:
-            line.stylize(self.get_component_rich_style("runbook-list--cursor"))
         return line
 
     @staticmethod

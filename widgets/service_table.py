@@ -17,7 +17,8 @@ SERVICE_COLUMNS: tuple[Column, ...] = (
     Column("mode", "mode", 10, drop_rank=3),
     Column("replicas", "replicas", 8, right=True),
     Column("image", "image", 20, grow=True),
-    Column("previous", "previous image", 16, drop_rank=1),
+    # What a rollback goes back to: it must be readable, so it grows like the image.
+    Column("previous", "previous image", 16, drop_rank=1, grow=True),
     Column("update", "update", 18, grow=True),
     Column("updated", "changed", 7, right=True, drop_rank=4),
 )
