@@ -50,7 +50,7 @@ class CommandOutput(Widget):
     DEFAULT_CSS = """
     CommandOutput { height: 1fr; border-top: solid $secondary; }
     CommandOutput #cmd-title { height: auto; max-height: 3; color: $text; text-style: bold; }
-    CommandOutput BoundedLog { height: 1fr; overflow: auto; }
+    CommandOutput BoundedLog { height: 1fr; }
     CommandOutput #cmd-status { height: auto; max-height: 3; color: $text-muted; }
     CommandOutput.-ok #cmd-status { color: $text-success; }
     CommandOutput.-failed #cmd-status { color: $text-error; text-style: bold; }
