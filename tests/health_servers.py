@@ -22,6 +22,8 @@ another host name, and a self-signed one.
 
 Run as `python -m tests.health_servers` to serve one HTTP server and one hanging server
 (for the benchmark, in another process); it prints both ports and runs until killed.
+
+(PYTEST_DONT_REWRITE: test modules import it before pytest loads it as a plugin.)
 """
 
 from __future__ import annotations

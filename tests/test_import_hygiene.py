@@ -23,7 +23,9 @@ def test_ui_modules_do_not_load_drivers_before_the_first_frame() -> None:
     # Everything the app imports to paint its first frame: the drivers come later.
     loaded = loaded_after(
         "import console.cli, console.app, screens.dashboard, screens.postgres, "
-        "screens.redis, screens.audit_log, screens.confirm"
+        "screens.redis, screens.audit_log, screens.confirm, screens.containers, "
+        "screens.container_logs, screens.container_detail, screens.health, "
+        "screens.runbook, console.docker_source, console.health_source"
     )
     assert not loaded & set(DRIVERS), loaded & set(DRIVERS)
 
@@ -31,7 +33,10 @@ def test_ui_modules_do_not_load_drivers_before_the_first_frame() -> None:
 def test_adapters_import_no_textual_or_rich() -> None:
     loaded = loaded_after(
         "import adapters.postgres.monitor, adapters.postgres.actions, "
-        "adapters.redis.monitor, adapters.redis.keys, adapters.redis.bigkeys"
+        "adapters.redis.monitor, adapters.redis.keys, adapters.redis.bigkeys, "
+        "adapters.docker.monitor, adapters.docker.logs, adapters.docker.rollback_run, "
+        "adapters.docker.swarm, adapters.docker.events, adapters.health.checker, "
+        "adapters.health.status, adapters.runbook.runner"
     )
     assert "textual" not in loaded and "rich" not in loaded
 
@@ -39,6 +44,10 @@ def test_adapters_import_no_textual_or_rich() -> None:
 def test_widgets_import_no_drivers() -> None:
     loaded = loaded_after(
         "import widgets.activity_table, widgets.blocking_tree, widgets.pg_summary, "
-        "widgets.redis_summary, widgets.redis_detail, widgets.big_keys"
+        "widgets.redis_summary, widgets.redis_detail, widgets.big_keys, "
+        "widgets.container_table, widgets.service_table, widgets.log_view, "
+        "widgets.containers_summary, widgets.container_detail, widgets.health_table, "
+        "widgets.health_detail, widgets.health_summary, widgets.command_output, "
+        "widgets.runbook_list"
     )
     assert not loaded & set(DRIVERS)
