@@ -15,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from adapters.docker import actions as ops
 from adapters.docker.models import RollbackPreview
@@ -33,7 +32,6 @@ from console.docker_service_actions import service_rollback_plan
 
 if TYPE_CHECKING:
     from adapters.docker.client import DockerHost
-    from adapters.docker.logs import LogFollower
     from adapters.docker.models import ContainerSummary, ServiceSummary
     from console.app import OpsConsoleApp
 
@@ -41,7 +39,6 @@ Progress = Callable[[str], None]
 log = logging.getLogger(__name__)
 
 #: The log view's `since` choices: label -> seconds back (None: the whole log).
-SINCE_CHOICES: dict[str, float | None] = {"5 m": 300.0, "1 h": 3600.0, "24 h": 86400.0, "all": None}
 #: A rollback preview lists the images of a repository: allow it more than one inspect.
 PREVIEW_TIMEOUT = 2 * INSPECT_TIMEOUT
 
@@ -225,35 +222,3 @@ async def service_rollback_flow(
         host, service, target=app.target.name, progress=_on_loop(progress), cancel=cancel
     )
     await app.run_plan(plan)
-
-
-def log_follower(
-    app: OpsConsoleApp,
-    key: str,
-    *,
-    since: str = "all",
-    tail: int | None = 1000,
-    follow: bool = True,
-    max_line_bytes: int = 16_384,
-) -> LogFollower | None:
-    """A (not yet started) follower of the container's log, on its own client and thread;
-    `since` is one of `SINCE_CHOICES`. The view starts it, drains it on a timer and stops
-    it when it closes."""
-    from adapters.docker.logs import LogFollower
-
-    found = _container(app, key)
-    if found is None:
-        return None
-    host, summary = found
-    back = SINCE_CHOICES[since]
-    # A quiet followed log must not time out: no read timeout (stop() ends the read).
-    factory: Callable[[], Any] = lambda: host.new_client(timeout=None)  # noqa: E731
-    return LogFollower(
-        factory,
-        summary.id,
-        since=None if back is None else time.time() - back,
-        tail=tail if back is None else None,
-        follow=follow,
-        buffer_lines=app.docker.config.log_buffer_lines,
-        max_line_bytes=max_line_bytes,
-    )

@@ -17,9 +17,7 @@ from console.app import OpsConsoleApp
 from console.config import load_config
 from console.docker_actions import INTERRUPT_MESSAGE
 from console.docker_flows import (
-    SINCE_CHOICES,
     _on_loop,
-    log_follower,
     restart_flow,
     rollback_flow,
     start_rollback,
@@ -156,27 +154,6 @@ async def test_rollback_without_previous_image_is_refused_before_any_dialog(
     assert any("no earlier image of opsc-test/base" in n for n in notes), notes
     assert audit(tmp_path) == []
     assert c.status in ("running", "created")
-
-
-async def test_log_follower_from_the_app(containers: Any, tmp_path: Path) -> None:
-    c = containers.run(command=["sh", "-c", "echo from-app; exec sleep 600"])
-    app = make_app(tmp_path, containers.prefix)
-    async with app.run_test() as pilot:
-        key = await key_of(app, pilot, c)
-        follower = log_follower(app, key, since="5 m")
-        assert follower is not None and set(SINCE_CHOICES) == {"5 m", "1 h", "24 h", "all"}
-        follower.start()
-        lines: list[str] = []
-        try:
-            await until(
-                lambda: bool(lines.extend(x.text for x in follower.drain().lines) or lines),
-                pilot,
-                what="a log line",
-            )
-        finally:
-            follower.stop()
-        assert lines == ["from-app"]
-        assert await asyncio.to_thread(follower.join, 1.0)
 
 
 async def test_ctrl_c_during_a_rollback_restores_the_old_container(
