@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import itertools
+import json
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
 from adapters.health.checker import BODY_LIMIT, HealthChecker
 from adapters.health.models import CheckSpec
-from tests.health_servers import HangingServer, HttpServer, TlsSet, free_port
+from tests.health_servers import HEALTHY, HangingServer, HttpServer, TlsSet, free_port
 
 pytest_plugins = ("tests.health_servers",)
 pytestmark = pytest.mark.timeout(60)
@@ -199,3 +204,172 @@ async def test_certificate_is_read_once_per_endpoint(
     second = await checker.run(spec)
     assert first.cert is second.cert  # cached, not read again
     assert tls_set.good.hits == hits + 1  # only the check itself
+
+
+# --- the kept-alive HTTP/1.1 path (adapters/health/h1.py) -----------------------------
+
+Respond = Callable[[int, int], "bytes | None"]
+
+
+class ScriptedServer:
+    """A real asyncio TCP server that answers each request with scripted raw bytes, to
+    make what the threaded test server never does: close a kept-alive connection under
+    a request, answer chunked and gzipped. `respond(connection, request)` (both counted
+    from 0) gives the reply, or None to hang up without one; `hang_up` closes the
+    connection after each reply without saying so (an idle keep-alive timeout)."""
+
+    def __init__(
+        self, respond: Respond, *, hang_up: bool = False, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.respond = respond
+        self.hang_up = hang_up
+        self.tls = tls
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> ScriptedServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def url(self, path: str = "/health") -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = self.connections
+        self.connections += 1
+        try:
+            for index in itertools.count():
+                self.requests.append(await reader.readuntil(b"\r\n\r\n"))
+                reply = self.respond(number, index)
+                if reply is None:
+                    break
+                writer.write(reply)
+                await writer.drain()
+                if self.hang_up or b"\r\nConnection: close\r\n" in reply:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def reply(body: bytes, *headers: str) -> bytes:
+    head = ["HTTP/1.1 200 OK", "Content-Type: application/json", *headers]
+    if not any(h.startswith("Transfer-Encoding") for h in headers):
+        head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+HEALTHY_BODY = json.dumps(HEALTHY).encode()
+
+
+async def test_connection_is_kept_alive_from_run_to_run(checker: HealthChecker) -> None:
+    async with ScriptedServer(lambda _c, _r: reply(HEALTHY_BODY)) as server:
+        spec = CheckSpec("k", server.url(), expect_json=(("status", "healthy"),))
+        results = [await checker.run(spec) for _ in range(5)]
+        assert all(r.ok and r.version == "1.4.2" for r in results), results
+        assert server.connections == 1
+        request = server.requests[0].decode()
+        assert request.startswith("GET /health HTTP/1.1\r\n")
+        assert f"host: 127.0.0.1:{server.port}" in request.lower()
+        assert "user-agent: ops-console-health" in request.lower()
+
+
+async def test_kept_alive_connection_closed_by_the_server_is_replaced(
+    checker: HealthChecker,
+) -> None:
+    # Closed under the next request (the keep-alive race): retried once, fresh.
+    async with ScriptedServer(lambda _c, r: reply(HEALTHY_BODY) if r == 0 else None) as server:
+        results = [await checker.run(CheckSpec("race", server.url())) for _ in range(3)]
+        assert all(r.ok for r in results), results
+        assert server.connections == 3
+    # Closed while idle: seen before the next request, which goes on a fresh one.
+    async with ScriptedServer(lambda _c, _r: reply(HEALTHY_BODY), hang_up=True) as server:
+        first = await checker.run(CheckSpec("idle", server.url()))
+        await asyncio.sleep(0.1)
+        second = await checker.run(CheckSpec("idle", server.url()))
+        assert first.ok and second.ok, (first, second)
+        assert server.connections == 2
+
+
+async def test_server_hanging_up_without_an_answer_is_a_protocol_error(
+    checker: HealthChecker,
+) -> None:
+    async with ScriptedServer(lambda _c, _r: None) as server:
+        result = await checker.run(CheckSpec("gone", server.url()))
+        assert not result.ok and result.error_kind == "protocol", result
+        assert "without sending a response" in (result.error or "")
+        assert server.connections == 1  # a fresh connection is not retried
+
+
+async def test_connection_close_is_honoured(checker: HealthChecker) -> None:
+    async with ScriptedServer(lambda _c, _r: reply(HEALTHY_BODY, "Connection: close")) as srv:
+        results = [await checker.run(CheckSpec("c", srv.url())) for _ in range(3)]
+        assert all(r.ok for r in results), results
+        assert srv.connections == 3
+
+
+async def test_chunked_gzip_body_is_decoded(checker: HealthChecker) -> None:
+    packed = gzip.compress(HEALTHY_BODY)
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(packed[i : i + 10]), packed[i : i + 10])
+        for i in range(0, len(packed), 10)
+    )
+    body = chunks + b"0\r\n\r\n"
+    answer = reply(body, "Transfer-Encoding: chunked", "Content-Encoding: gzip")
+    async with ScriptedServer(lambda _c, _r: answer) as server:
+        spec = CheckSpec("gz", server.url(), expect_json=(("services.cache", "connected"),))
+        result = await checker.run(spec)
+        again = await checker.run(spec)
+        assert result.ok and result.version == "1.4.2", result
+        assert result.body_bytes == len(packed) and again.ok
+        assert server.connections == 1
+
+
+async def test_head_and_refused_on_a_name_with_several_addresses(
+    checker: HealthChecker, http_server: HttpServer
+) -> None:
+    head = await checker.run(CheckSpec("h", http_server.url("/healthy"), method="HEAD"))
+    assert head.ok and head.status_code == 200 and head.body == "", head
+    # localhost may resolve to ::1 and 127.0.0.1: a refusal on each is still "refused"
+    refused = await checker.run(CheckSpec("r", f"http://localhost:{free_port()}/"))
+    assert refused.error_kind == "refused", refused
+
+
+async def test_switch_to_another_protocol_is_a_protocol_error(checker: HealthChecker) -> None:
+    switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"
+    async with ScriptedServer(lambda _c, _r: switch) as server:
+        spec = CheckSpec(
+            "up", server.url(), headers=(("Upgrade", "foo"), ("Connection", "Upgrade"))
+        )
+        result = await asyncio.wait_for(checker.run(spec), 10)
+        assert result.error_kind == "protocol", result
+        assert "another protocol" in (result.error or "")
+
+
+async def test_https_connection_is_kept_alive_and_verified(
+    checker: HealthChecker, tmp_path: Path
+) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    async with ScriptedServer(lambda _c, _r: reply(HEALTHY_BODY), tls=server_context) as server:
+        spec = CheckSpec("s", server.url(), ca_bundle=str(ca_file))
+        results = [await checker.run(spec) for _ in range(4)]
+        assert all(r.ok and r.cert is not None for r in results), results
+        # one connection for the checks (no handshake per run) + one certificate read
+        assert server.connections == 2
+        untrusted = await checker.run(CheckSpec("u", server.url()))
+        assert untrusted.error_kind == "tls-untrusted", untrusted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 import pytest
@@ -103,3 +104,16 @@ async def test_poke_runs_every_idle_check_now(http_server: HttpServer) -> None:
         assert http_server.hits == hits + 3
     finally:
         await source.close()
+
+
+def test_checks_are_spread_in_slots_that_share_wake_ups(http_server: HttpServer) -> None:
+    source = HealthSource(
+        [HealthCheckConfig(name=f"svc{i}", url=http_server.url(), interval=5.0) for i in range(200)]
+    )
+    phases = list(source._phase.values())
+    groups = Counter(phases)
+    # ten slots of 0.5 s over the 5 s interval, twenty checks in each
+    assert sorted(groups) == [i * 0.5 for i in range(10)], sorted(groups)
+    assert set(groups.values()) == {20}
+    one = HealthSource([HealthCheckConfig(name="a", url=http_server.url(), interval=30.0)])
+    assert list(one._phase.values()) == [0.0]

@@ -83,6 +83,11 @@ class CertCache:
         self._entries: dict[tuple[str, int], tuple[float, CertInfo]] = {}
         self._pending: dict[tuple[str, int], asyncio.Task[CertInfo]] = {}
 
+    def fresh(self, host: str, port: int) -> CertInfo | None:
+        """The cached certificate while it is fresh, else None (without any I/O)."""
+        entry = self._entries.get((host.lower(), port))
+        return entry[1] if entry is not None and self._clock() < entry[0] else None
+
     async def get(self, host: str, port: int, timeout: float) -> CertInfo:
         """The cached certificate, or one read now (concurrent callers share the read)."""
         key = (host.lower(), port)

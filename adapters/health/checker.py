@@ -1,11 +1,13 @@
 """Run one health check, HTTP(S) or TCP, bounded by its timeout, and say what happened.
 
-One TLS context per distinct setting (verify, CA bundle), shared; one small
-`httpx.AsyncClient` per check, so its connection is reused from one run to the next.
-Each check is bounded twice: httpx's per-phase timeout and an outer hard deadline, so
-an endpoint that accepts and never answers (or drips its body a byte a second) costs
-its own timeout and nothing else. The body is streamed and at most `BODY_LIMIT` bytes
-are read, whatever the server sends.
+One TLS context per distinct setting (verify, CA bundle), shared. An HTTP(S) check goes
+through `h1` (h11 over one kept-alive connection per check, its request built once); a
+check that follows redirects goes through one small `httpx.AsyncClient` of its own.
+Either way its connection is reused from one run to the next. Each check is bounded
+twice: its own deadline (which names the phase that stalled) and an outer hard
+deadline, so an endpoint that accepts and never answers (or drips its body a byte a
+second) costs its own timeout and nothing else. The body is read raw and at most
+`BODY_LIMIT` bytes of it are kept, whatever the server sends.
 """
 
 from __future__ import annotations
@@ -16,32 +18,31 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 from urllib.parse import urlsplit
 
+import h11
 import httpx
 
 from adapters.health.certs import CertCache
 from adapters.health.classify import classify_os_error
-from adapters.health.expect import (
-    check_json,
-    decode_content,
-    describe_expected,
-    parse_json,
-    status_ok,
-    version_of,
-)
-from adapters.health.models import CertInfo, CheckResult, CheckSpec, ErrorKind
+from adapters.health.h1 import Connection, Endpoint, Progress, ProtocolFault
+from adapters.health.judge import BODY_LIMIT, Answer, judge_answer
+from adapters.health.models import CheckResult, CheckSpec, ErrorKind
 
-BODY_LIMIT = 64 * 1024
-HEADERS_MAX = 64  # response headers kept for the detail view
-HEADER_VALUE_MAX = 1024
+__all__ = ["BODY_LIMIT", "HARD_SLACK", "HealthChecker"]
+
 _CERT_TIMEOUT_MAX = 5.0
-#: The outer deadline's margin over the check's timeout: httpx's own timeout (which names
-#: the phase that stalled) normally fires first.
+#: The outer deadline's margin over the check's timeout: the check's own deadline
+#: (which names the phase that stalled) normally fires first.
 HARD_SLACK = 0.1
 
 _ClientKey = tuple[str, bool, str | None, bool]
+_EndpointKey = tuple[str, str, str, tuple[tuple[str, str], ...], bool, str | None, float | None]
+
+
+def _keepalive(spec: CheckSpec) -> float:
+    # the connection is kept from one run of the check to the next
+    return max(30.0, spec.interval * 2) if spec.interval else 30.0
 
 
 class HealthChecker:
@@ -49,6 +50,8 @@ class HealthChecker:
 
     def __init__(self, *, wall_clock: Callable[[], float] = time.time) -> None:
         self._clients: dict[_ClientKey, httpx.AsyncClient] = {}
+        self._endpoints: dict[_EndpointKey, Endpoint] = {}
+        self._targets: dict[str, tuple[str, int, bool]] = {}
         self._contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
         self._clock = wall_clock
         self.certs = CertCache()
@@ -66,7 +69,10 @@ class HealthChecker:
             return self._failed(spec, started, "timeout", f"no answer within {spec.timeout:g} s")
 
     async def close(self) -> None:
-        """Close every client (and its pooled connections)."""
+        """Close every client and connection."""
+        endpoints, self._endpoints = list(self._endpoints.values()), {}
+        for endpoint in endpoints:
+            endpoint.close()
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             with contextlib.suppress(Exception):
@@ -130,40 +136,125 @@ class HealthChecker:
                 limits=httpx.Limits(
                     max_connections=4,
                     max_keepalive_connections=1,
-                    # the connection is kept from one run of the check to the next
-                    keepalive_expiry=max(30.0, spec.interval * 2) if spec.interval else 30.0,
+                    keepalive_expiry=_keepalive(spec),
                 ),
                 trust_env=False,
             )
             self._clients[key] = client
         return client
 
+    def _target(self, url: str) -> tuple[str, int, bool]:
+        """Host (as written, for messages and the certificate), port and TLS of `url`."""
+        target = self._targets.get(url)
+        if target is None:
+            parts = urlsplit(url)
+            tls = parts.scheme.lower() == "https"
+            target = (parts.hostname or "", parts.port or (443 if tls else 80), tls)
+            self._targets[url] = target
+        return target
+
     async def _http(self, spec: CheckSpec, started: float) -> CheckResult:
-        url = spec.url or ""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        tls = parts.scheme.lower() == "https"
-        port = parts.port or (443 if tls else 80)
-        cert_task: asyncio.Task[CertInfo] | None = None
-        if tls:
-            cert_task = asyncio.ensure_future(
-                self.certs.get(host, port, min(spec.timeout, _CERT_TIMEOUT_MAX))
-            )
+        host, port, tls = self._target(spec.url or "")
+        if not tls:
+            return await self._request(spec, started, host, port)
+        # Read on its own schedule (hourly): a fresh one costs nothing per run.
+        cert = self.certs.fresh(host, port)
+        if cert is not None:
+            return replace(await self._request(spec, started, host, port), cert=cert)
+        cert_task = asyncio.ensure_future(
+            self.certs.get(host, port, min(spec.timeout, _CERT_TIMEOUT_MAX))
+        )
         try:
             result = await self._request(spec, started, host, port)
         finally:
-            if cert_task is not None and not cert_task.done():
+            if not cert_task.done():
                 # The request is over: the certificate gets what is left of the timeout.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(cert_task), 1.0)
-        if cert_task is None:
-            return result
-        cert = cert_task.result() if cert_task.done() and not cert_task.cancelled() else None
-        if cert is None:
+                    async with asyncio.timeout(1.0):
+                        await asyncio.shield(cert_task)
+        found = cert_task.result() if cert_task.done() and not cert_task.cancelled() else None
+        if found is None:
             cert_task.cancel()
-        return replace(result, cert=cert)
+        return replace(result, cert=found)
 
     async def _request(self, spec: CheckSpec, started: float, host: str, port: int) -> CheckResult:
+        if spec.follow_redirects:
+            return await self._request_httpx(spec, started, host, port)
+        return await self._request_h1(spec, started, host, port)
+
+    def _endpoint(self, spec: CheckSpec) -> Endpoint:
+        key = (
+            spec.name,
+            spec.url or "",
+            spec.method,
+            spec.headers,
+            spec.verify,
+            spec.ca_bundle,
+            spec.interval,
+        )
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            url = httpx.URL(spec.url or "")  # httpx's URL rules: IDNA, percent-encoding
+            tls = url.scheme == "https"
+            endpoint = Endpoint(
+                host=url.raw_host.decode("ascii"),
+                port=url.port or (443 if tls else 80),
+                target=url.raw_path,
+                method=spec.method,
+                host_header=url.netloc,
+                headers=spec.headers,
+                context=self._context(spec) if tls else None,
+                keepalive=_keepalive(spec),
+            )
+            self._endpoints[key] = endpoint
+        return endpoint
+
+    async def _request_h1(
+        self, spec: CheckSpec, started: float, host: str, port: int
+    ) -> CheckResult:
+        where = f"{host}:{port}"
+        progress = Progress()
+        answer: Answer | None = None
+        conn: Connection | None = None
+        latency = 0.0
+        t0 = time.perf_counter()
+        try:
+            endpoint = self._endpoint(spec)
+            # One deadline for the whole exchange: the body gets what is left of it, so
+            # a server that drips its body a byte at a time is bounded too.
+            async with asyncio.timeout(spec.timeout) as scope:
+                conn, answer = await endpoint.send(progress)
+                latency = time.perf_counter() - t0
+                raw, truncated, read_error = await conn.read_body(BODY_LIMIT)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            if answer is None:
+                return self._failed(
+                    spec,
+                    started,
+                    "timeout",
+                    f"no {progress.phase} within {spec.timeout:g} s",
+                    time.perf_counter() - t0,
+                )
+            raw, truncated = b"", False
+            read_error = f"body not complete within {spec.timeout:g} s"
+        except (ProtocolFault, h11.RemoteProtocolError) as exc:
+            return self._failed(spec, started, "protocol", f"protocol error: {exc}")
+        except (h11.LocalProtocolError, httpx.InvalidURL, UnicodeError) as exc:
+            return self._failed(spec, started, "error", f"cannot send the request: {exc}")
+        except OSError as exc:
+            kind, message = classify_os_error(exc, where, host) or ("error", f"{exc}")
+            return self._failed(spec, started, kind, message, time.perf_counter() - t0)
+        finally:
+            if conn is not None:
+                endpoint.release(conn)
+        assert answer is not None  # every path without an answer returned above
+        return judge_answer(spec, started, latency, answer, raw, truncated, read_error)
+
+    async def _request_httpx(
+        self, spec: CheckSpec, started: float, host: str, port: int
+    ) -> CheckResult:
         where = f"{host}:{port}"
         client = self._client(spec)
         headers = {"Accept-Encoding": "gzip, deflate", "User-Agent": "ops-console-health"}
@@ -204,7 +295,13 @@ class HealthChecker:
             read_error = f"body not complete within {spec.timeout:g} s"
         finally:
             await response.aclose()
-        return _judge_response(spec, started, latency, response, raw, truncated, read_error)
+        answer = Answer(
+            response.status_code,
+            response.reason_phrase,
+            tuple(response.headers.multi_items()),
+            str(response.url) if response.history else None,
+        )
+        return judge_answer(spec, started, latency, answer, raw, truncated, read_error)
 
     def _failed(
         self,
@@ -242,82 +339,3 @@ async def _read_prefix(response: httpx.Response, limit: int) -> tuple[bytes, boo
     except httpx.HTTPError as exc:
         return b"".join(chunks), False, f"body cut short: {exc}"
     return b"".join(chunks), False, None
-
-
-def _headers(response: httpx.Response) -> tuple[tuple[str, str], ...]:
-    out: list[tuple[str, str]] = []
-    for name, value in response.headers.multi_items()[:HEADERS_MAX]:
-        out.append((name[:HEADER_VALUE_MAX], value[:HEADER_VALUE_MAX]))
-    return tuple(out)
-
-
-def _judge_response(
-    spec: CheckSpec,
-    started: float,
-    latency: float,
-    response: httpx.Response,
-    raw: bytes,
-    truncated: bool,
-    read_error: str | None,
-) -> CheckResult:
-    body, decode_error = decode_content(raw, response.headers.get("content-encoding"), BODY_LIMIT)
-    text = body.decode("utf-8", errors="replace")
-    base: dict[str, Any] = {
-        "status_code": response.status_code,
-        "reason_phrase": response.reason_phrase,
-        "headers": _headers(response),
-        "body": text,
-        "body_bytes": len(raw),
-        "body_truncated": truncated,
-        "final_url": str(response.url) if response.history else None,
-    }
-    kind: ErrorKind | None = None
-    error: str | None = None
-    problems: list[str] = []
-    version: str | None = None
-    if not status_ok(response.status_code, spec.expect_status):
-        kind = "status"
-        error = f"HTTP {response.status_code}, expected {describe_expected(spec.expect_status)}"
-        location = response.headers.get("location")
-        if location and 300 <= response.status_code < 400:
-            error += f" (redirect to {location[:200]}; redirects are not followed)"
-    content_type = response.headers.get("content-type", "").lower()
-    needs_json = bool(spec.expect_json) or (
-        spec.version_path is not None and "json" in content_type
-    )
-    document: Any = None
-    json_error: str | None = None
-    if needs_json and not truncated and decode_error is None and read_error is None:
-        document, json_error = parse_json(body)
-        version = version_of(document, spec.version_path) if json_error is None else None
-    if kind is None and read_error is not None:
-        kind = "timeout" if read_error.startswith("body not complete") else "protocol"
-        error = read_error
-    if kind is None and spec.expect_json:
-        if truncated:
-            kind = "not-json"
-            error = f"body larger than {BODY_LIMIT // 1024} KB (truncated): JSON not checked"
-        elif decode_error is not None:
-            kind, error = "not-json", decode_error
-        elif json_error is not None:
-            kind, error = "not-json", json_error
-        else:
-            problems = check_json(document, spec.expect_json)
-            if problems:
-                kind, error = "json", "; ".join(problems)
-    if kind is None and spec.body_contains is not None and spec.body_contains not in text:
-        kind = "body"
-        error = f"body does not contain {spec.body_contains!r}" + (
-            f" (only the first {BODY_LIMIT // 1024} KB read)" if truncated else ""
-        )
-    return CheckResult(
-        spec.name,
-        started,
-        kind is None,
-        latency,
-        error_kind=kind,
-        error=error,
-        version=version,
-        json_problems=tuple(problems),
-        **base,
-    )
