@@ -69,6 +69,7 @@ SPECS: tuple[BindingSpec, ...] = (
     BindingSpec("containers.rollback", "R", "rollback", "Roll back", destructive=True),
     BindingSpec("containers.toggle_all", "a", "toggle_all", "All/running"),
     BindingSpec("containers.switch_table", "tab", "switch_table", "Services", show=False),
+    BindingSpec("containers.runbook", "exclamation_mark", "runbook", "Runbook", destructive=True),
     BindingSpec("logs.close", "escape", "close", "Back"),
     BindingSpec("logs.follow", "f", "toggle_follow", "Follow"),
     BindingSpec("logs.wrap", "w", "toggle_wrap", "Wrap"),
@@ -82,6 +83,7 @@ SPECS: tuple[BindingSpec, ...] = (
     # health (screens/health.py)
     BindingSpec("health.problems", "p", "toggle_problems", "Problems only"),
     BindingSpec("health.body", "b", "toggle_body", "Headers/body"),
+    BindingSpec("health.runbook", "exclamation_mark", "runbook", "Runbook", destructive=True),
     # runbook (screens/runbook.py)
     BindingSpec("runbook.run", "enter", "run_selected", "Run", destructive=True),
     BindingSpec("runbook.rollback", "R", "rollback", "Roll back", destructive=True),

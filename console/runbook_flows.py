@@ -128,3 +128,22 @@ async def _runbook_panel(app: OpsConsoleApp) -> Any:
         await app.switch_mode("runbook")
     panel = getattr(app.screen, "output_panel", None)
     return panel() if callable(panel) else None
+
+
+def pick_and_run(app: OpsConsoleApp, selection: Mapping[str, str]) -> None:
+    """`!` on a screen with a selection: pick one of the target's runbook actions, then
+    run it with `selection` filling its `{container}` / `{service}` elements."""
+    from screens.runbook_picker import RunbookPicker
+
+    actions = app.target.runbook
+    if not actions:
+        app.notify("No runbook actions on this target (see `runbook:` in the config).")
+        return
+    values = {"target": app.target.name, **selection}
+
+    def picked(name: str | None) -> None:
+        action = find_action(app, name) if name else None
+        if action is not None:
+            start_runbook_action(app, action, values)
+
+    app.push_screen(RunbookPicker(actions, values), picked)

@@ -42,6 +42,7 @@ CONTAINER_BINDINGS = (
     "table.reverse",
     "containers.toggle_all",
     "containers.switch_table",
+    "containers.runbook",
 )
 
 
@@ -146,6 +147,23 @@ class ContainersScreen(ConsoleScreen):
     def _focused_table(self) -> KeyedTable:
         services = self.query_one(ServiceTable)
         return services if services.has_focus else self.query_one(ContainerTable)
+
+    def action_runbook(self) -> None:
+        """`!`: a runbook action on the selected container (or Swarm service)."""
+        from console.runbook_flows import pick_and_run
+
+        if self.query_one(ServiceTable).has_focus:
+            service = self.selected_service()
+            selection = {"service": service.name} if service is not None else {}
+        else:
+            container = self.selected_container()
+            selection = {}
+            if container is not None:
+                selection["container"] = container.name
+                compose_service = container.labels.get("com.docker.compose.service")
+                if compose_service:
+                    selection["service"] = compose_service
+        pick_and_run(self.console(), selection)
 
     def _need_container(self) -> ContainerSummary | None:
         container = self.selected_container()

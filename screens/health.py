@@ -30,7 +30,7 @@ from widgets.safe_text import safe_text
 class HealthScreen(ConsoleScreen):
     """Health checks of the target: table and detail."""
 
-    BINDINGS = bindings("health.problems", "health.body")
+    BINDINGS = bindings("health.problems", "health.body", "health.runbook")
 
     DEFAULT_CSS = """
     HealthScreen #health-status { height: 1; color: $text-muted; }
@@ -99,6 +99,13 @@ class HealthScreen(ConsoleScreen):
     def _selected(self, _message: HealthTable.Selected) -> None:
         self._show_selected()
         self._show_status()
+
+    def action_runbook(self) -> None:
+        """`!`: a runbook action on the selected check's service (`{service}`)."""
+        from console.runbook_flows import pick_and_run
+
+        name = self.table.selected
+        pick_and_run(self.console(), {"service": name} if name else {})
 
     def action_toggle_body(self) -> None:
         self.detail.toggle_body()

@@ -93,7 +93,7 @@ class RunbookScreen(ConsoleScreen):
         if actions:
             title += " · enter runs the selected one"
         yield Static(safe_text(title), id="runbook-title")
-        listing = RunbookList(rows=[_row(a) for a in actions], id="runbook-list")
+        listing = RunbookList(rows=[runbook_row(a) for a in actions], id="runbook-list")
         listing.display = bool(actions)
         yield listing
         empty = Static(
@@ -168,7 +168,8 @@ class RunbookScreen(ConsoleScreen):
         start_runbook_action(self.console(), action, {}, self.output_panel())
 
 
-def _row(action: RunbookActionConfig) -> RunbookRow:
+def runbook_row(action: RunbookActionConfig) -> RunbookRow:
+    """What the runbook list shows of `action`."""
     return RunbookRow(
         name=action.name,
         kind=action.kind,

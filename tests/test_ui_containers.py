@@ -231,3 +231,32 @@ async def test_services_table_shown_for_a_manager_and_tab_moves_focus(
         await pilot.press("tab")
         assert table(app).has_focus
         assert app.internal_errors == []
+
+
+async def test_bang_runs_a_runbook_action_on_the_selected_container(
+    tmp_path, containers: Containers, docker_client: Any
+) -> None:
+    from screens.runbook_picker import RunbookPicker
+
+    c = containers.run(command=["sleep", "600"], name="rb")
+    # The action restarts the container by name with the real CLI, the name filled in as
+    # a whole argv element from the selection.
+    action = {"name": "kick", "argv": ["docker", "restart", "-t", "1", "{container}"]}
+    before = started_at(c)
+    app = docker_app(tmp_path, containers, target={"runbook": [action]})
+    async with app.run_test(size=(200, 40)) as pilot:
+        t = await open_containers(app, pilot)
+        await wait_until(lambda: t.select_key(f"local/{c.id}"), timeout=30, what="the row")
+        await pilot.press("exclamation_mark")
+        await wait_until(lambda: isinstance(app.screen, RunbookPicker), what="the picker")
+        await pilot.press("enter")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the dialog",
+        )
+        assert dialog.plan.preview.endswith(f"docker restart -t 1 {c.name}")
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, timeout=60, what="the run")
+        record = app.audit.recent()[0]
+    assert (record.action, record.outcome) == ("runbook.kick", "succeeded"), record
+    assert started_at(c) != before

@@ -526,3 +526,47 @@ async def test_target_switch_refreshes_the_list_and_the_keys(tmp_path: Path) -> 
         await pilot.press("n")
         await wait_until(lambda: not app.action_running, what="the cancel")
         assert not app.internal_errors
+
+
+async def test_bang_on_the_health_screen_runs_an_action_on_the_selected_service(
+    tmp_path: Path,
+) -> None:
+    from screens.health import HealthScreen
+    from screens.runbook_picker import RunbookPicker
+
+    work = tmp_path / "work"
+    work.mkdir()
+    app = runbook_app(
+        tmp_path,
+        [
+            {"name": "mark", "argv": ["touch", "{service}"], "cwd": str(work)},
+            {"name": "other", "argv": ["true"]},
+        ],
+        # A TCP check on a closed port: it exists (and is selectable) whatever it answers.
+        health=[{"name": "billing-api", "host": "127.0.0.1", "port": 9, "timeout": 1}],
+    )
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.start_sources()
+        await pilot.press("5")
+        await wait_until(
+            lambda: isinstance(app.screen, HealthScreen) and app.screen.table.selected,
+            what="the check selected",
+        )
+        await pilot.press("exclamation_mark")
+        await wait_until(lambda: isinstance(app.screen, RunbookPicker), what="the picker")
+        await pilot.press("escape")  # closes, runs nothing
+        await pilot.pause()
+        assert isinstance(app.screen, HealthScreen) and app.audit.recent() == []
+        await pilot.press("exclamation_mark")
+        await wait_until(lambda: isinstance(app.screen, RunbookPicker), what="the picker")
+        await pilot.press("enter")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the dialog",
+        )
+        assert "touch billing-api" in dialog.plan.preview
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the run")
+    assert (work / "billing-api").exists()
+    (record,) = app.audit.recent()
+    assert record.outcome == "succeeded" and record.action == "runbook.mark"
