@@ -111,7 +111,10 @@ class ActionsMixin(_Base):
                 "No rollback here: add a runbook action with `kind: rollback`.", markup=False
             )
             return
-        start_runbook_action(self, action)  # no panel given: opens :runbook to show output
+        # A screen with a selection (Health: the check) fills `{service}` and the like.
+        selection = getattr(self.screen, "runbook_selection", None)
+        values = selection() if callable(selection) else {}
+        start_runbook_action(self, action, values)  # no panel: :runbook shows the output
 
     def action_interrupt(self) -> None:
         """ctrl+c: close a modal, or stop a running action; it never quits."""

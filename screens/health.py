@@ -100,12 +100,16 @@ class HealthScreen(ConsoleScreen):
         self._show_selected()
         self._show_status()
 
+    def runbook_selection(self) -> dict[str, str]:
+        """What the selection gives a runbook action: the check's name as `{service}`."""
+        name = self.table.selected
+        return {"service": name} if name else {}
+
     def action_runbook(self) -> None:
         """`!`: a runbook action on the selected check's service (`{service}`)."""
         from console.runbook_flows import pick_and_run
 
-        name = self.table.selected
-        pick_and_run(self.console(), {"service": name} if name else {})
+        pick_and_run(self.console(), self.runbook_selection())
 
     def action_toggle_body(self) -> None:
         self.detail.toggle_body()

@@ -541,6 +541,12 @@ async def test_bang_on_the_health_screen_runs_an_action_on_the_selected_service(
         [
             {"name": "mark", "argv": ["touch", "{service}"], "cwd": str(work)},
             {"name": "other", "argv": ["true"]},
+            {
+                "name": "undo",
+                "kind": "rollback",
+                "argv": ["sh", "-c", 'touch "undo-$1"', "sh", "{service}"],
+                "cwd": str(work),
+            },
         ],
         # A TCP check on a closed port: it exists (and is selectable) whatever it answers.
         health=[{"name": "billing-api", "host": "127.0.0.1", "port": 9, "timeout": 1}],
@@ -567,6 +573,19 @@ async def test_bang_on_the_health_screen_runs_an_action_on_the_selected_service(
         assert "touch billing-api" in dialog.plan.preview
         await pilot.press("y")
         await wait_until(lambda: not app.action_running, what="the run")
-    assert (work / "billing-api").exists()
-    (record,) = app.audit.recent()
-    assert record.outcome == "succeeded" and record.action == "runbook.mark"
+        assert (work / "billing-api").exists()
+        # `R` there runs the rollback action with the same selection.
+        await pilot.press("5", "R")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the rollback dialog",
+        )
+        assert dialog.plan.preview.endswith(" sh billing-api")
+        await pilot.press(*"undo", "enter")
+        await wait_until(lambda: not app.action_running, what="the rollback")
+    assert (work / "undo-billing-api").exists()
+    records = app.audit.recent()
+    assert [(r.action, r.outcome) for r in records] == [
+        ("runbook.undo", "succeeded"),
+        ("runbook.mark", "succeeded"),
+    ]
