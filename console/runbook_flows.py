@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +21,9 @@ from console.config_runbook import RunbookActionConfig
 from console.runbook_actions import MissingParameter, action_id, runbook_plan, substitute
 
 log = logging.getLogger(__name__)
+
+#: A selection value passed to a runbook command: a plain name, never an option.
+SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]*")
 
 if TYPE_CHECKING:
     from console.actions import ActionOutcome
@@ -135,13 +139,28 @@ def pick_and_run(app: OpsConsoleApp, selection: Mapping[str, str]) -> None:
     run it with `selection` filling its `{container}` / `{service}` elements."""
     from screens.runbook_picker import RunbookPicker
 
-    actions = app.target.runbook
+    target = app.target
+    actions = target.runbook
     if not actions:
         app.notify("No runbook actions on this target (see `runbook:` in the config).")
         return
-    values = {"target": app.target.name, **selection}
+    # Values from outside (a Compose label, a container name) become whole argv elements:
+    # one that could read as an option or is not a plain name is refused, not passed on.
+    bad = [k for k, v in selection.items() if not SAFE_VALUE.fullmatch(v)]
+    if bad:
+        app.notify(
+            f"The selection's {', '.join(bad)} is not a plain name: no runbook action "
+            "is offered on it.",
+            severity="warning",
+            markup=False,
+        )
+        return
+    values = {"target": target.name, **selection}
 
     def picked(name: str | None) -> None:
+        if app.target is not target:  # `:target` switched while the list was open
+            app.notify("The target changed: nothing run.", severity="warning", markup=False)
+            return
         action = find_action(app, name) if name else None
         if action is not None:
             start_runbook_action(app, action, values)

@@ -9,6 +9,7 @@ filter, `S` since (restarts the follower), `p` saves the buffer to a file.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -123,7 +124,9 @@ class ContainerLogsScreen(ConsoleScreen):
             since = self.console().clock() - window
         host = docker.host(self.container.host)
         self.follower = LogFollower(
-            lambda: host.new_client(timeout=None),  # a quiet followed log must not time out
+            # Bounded until the stream is open (a hung engine must not leak a thread per
+            # reopen); the follower then lifts the read timeout: a quiet log may idle.
+            lambda: host.new_client(timeout=host.timeout),
             self.container.id,
             since=since,
             tail=self.buffer_lines,
@@ -270,7 +273,9 @@ class ContainerLogsScreen(ConsoleScreen):
     def _write(self, path: Path, lines: list[str]) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with path.open("x", encoding="utf-8") as out:
+            # 0600: container logs can hold tokens and customer data.
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with open(fd, "w", encoding="utf-8") as out:
                 out.writelines(line + "\n" for line in lines)
         except OSError as exc:
             self.app.call_from_thread(

@@ -159,6 +159,20 @@ class ContainersScreen(ConsoleScreen):
             container = self.selected_container()
             selection = {}
             if container is not None:
+                same_name = [
+                    c
+                    for c in (self.snapshot.containers if self.snapshot else ())
+                    if c.name == container.name
+                ]
+                if len({c.host for c in same_name}) > 1:
+                    # A runbook command names a container, not a host: refuse the ambiguity.
+                    self.notify(
+                        f"{sanitize(container.name, max_len=60)} exists on several hosts: a "
+                        "runbook action could reach the wrong one. Nothing offered.",
+                        severity="warning",
+                        markup=False,
+                    )
+                    return
                 selection["container"] = container.name
                 compose_service = container.labels.get("com.docker.compose.service")
                 if compose_service:

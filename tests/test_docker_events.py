@@ -378,7 +378,8 @@ async def test_app_starts_the_source_and_events_refresh_it(
         await asyncio.to_thread(c.kill)
         started = time.monotonic()
         while await state_of_c() != "exited":
-            assert time.monotonic() - started < 3, "the death did not show"
+            # At once in practice (0.03-0.12 s measured); the bound allows a loaded machine.
+            assert time.monotonic() - started < 5, "the death did not show"
             await pilot.pause(0.02)
         assert app.internal_errors == []
         source = app.docker

@@ -300,6 +300,48 @@ async def test_kept_alive_connection_closed_by_the_server_is_replaced(
         assert server.connections == 2
 
 
+async def test_bytes_left_on_a_kept_alive_connection_never_pass_for_the_next_answer(
+    checker: HealthChecker,
+) -> None:
+    """A late duplicate answer, arriving after the first run ended, must not be read as
+    the second run's answer (the server is failing by then)."""
+    failing = reply(b"{}").replace(b"200 OK", b"503 Service Unavailable")
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            if connections == 1:
+                writer.write(reply(HEALTHY_BODY))
+                await writer.drain()
+                await asyncio.sleep(0.05)  # after the client has read its answer
+                writer.write(reply(HEALTHY_BODY))  # one answer too many
+                await writer.drain()
+                await reader.readuntil(b"\r\n\r\n")
+            writer.write(failing)
+            await writer.drain()
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        spec = CheckSpec("dup", f"http://127.0.0.1:{port}/health")
+        first = await checker.run(spec)
+        await asyncio.sleep(0.2)  # the extra answer is in our buffer by now
+        second = await checker.run(spec)
+    finally:
+        server.close()
+    assert first.ok, first
+    assert not second.ok and second.status_code == 503, second
+    assert connections == 2  # the tainted connection was not reused
+
+
 async def test_server_hanging_up_without_an_answer_is_a_protocol_error(
     checker: HealthChecker,
 ) -> None:

@@ -129,6 +129,15 @@ async def test_cursor_stays_on_its_container_across_refreshes() -> None:
         # The container under the cursor leaves: the cursor takes the row at its place.
         table.update_containers([r for r in rows if r.key != key], NOW + 2)
         assert table.selected_key is not None and table.selected_key != key
+        # Recreated under the same name (Compose: a new id): the cursor follows the name,
+        # on the same host only.
+        table.update_containers(rows, NOW + 3)
+        table.select_key("h1/id-c5")
+        recreated = summary("c5", cid="id-c5-new")
+        elsewhere = summary("c5", host="h2", cid="id-c5-h2")
+        rest = [r for r in rows if r.key != "h1/id-c5"]
+        table.update_containers([elsewhere, *rest, recreated], NOW + 4)
+        assert table.selected_key == "h1/id-c5-new"
 
 
 async def test_sort_filter_and_stopped_toggle() -> None:

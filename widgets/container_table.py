@@ -85,6 +85,14 @@ class ContainerTable(KeyedTable):
         self._stale_hosts = stale_hosts
         self.update_items(containers, now, lambda c: c.key)
 
+    def successor(self, item: Any) -> str | None:
+        """The same container name on the same host (Compose recreated it)."""
+        for row in self._rows.values():
+            c = row.item
+            if c.host == item.host and c.name == item.name:
+                return row.key
+        return None
+
     def set_show_stopped(self, show: bool) -> None:
         self.show_stopped = show
         self._rebuild(pin=None)

@@ -157,6 +157,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._order: list[Row] = []
         self._index: dict[str, int] = {}
         self._cursor: str | None = None
+        self._successor: str | None = None  # see `successor`
         self._filter = ""
         self._sort_key = self.SORT_KEYS[0] if self.SORT_KEYS else ""
         self._sort_desc = self._sort_key in self.DESC_BY_DEFAULT
@@ -221,9 +222,18 @@ class KeyedTable(ScrollView, can_focus=True):
                 row = self._rows[k] = Row(k)
             row.item = item
             self.fill_row(row, item, now)
-        for k in [k for k in self._rows if k not in seen]:
+        gone = [k for k in self._rows if k not in seen]
+        self._successor = None
+        if self._cursor in gone:
+            self._successor = self.successor(self._rows[self._cursor].item)
+        for k in gone:
             del self._rows[k]
         self._rebuild(pin=self._cursor)
+
+    def successor(self, item: Any) -> str | None:
+        """The key of the row that now stands for the selected `item`, which left (a
+        container recreated under the same name gets a new id); None: no such row."""
+        return None
 
     def set_filter(self, text: str) -> None:
         self._filter = text
@@ -295,6 +305,8 @@ class KeyedTable(ScrollView, can_focus=True):
         if self._cursor in self._index:
             if old_index is not None and 0 <= old_index - top < self._page():
                 self._scroll_top(self._index[self._cursor] - (old_index - top))
+        elif self._successor in self._index:
+            self._set_cursor(self._successor)
         elif self._order:
             self._set_cursor(self._order[min(old_index or 0, len(self._order) - 1)].key)
         elif self._cursor is not None:

@@ -87,10 +87,17 @@ class DockerHost:
         client = self._client
         if client is not None:
             return client
-        with self._lock:  # one version probe, not one per pool thread
+        # Made outside the lock: making one probes the engine, and `reset` (called on the
+        # event loop) takes the lock; a hung engine must never stall the UI through it.
+        made: docker.DockerClient | None = self._make(self.timeout, pool=self.workers + 2)
+        with self._lock:
             if self._client is None:
-                self._client = self._make(self.timeout, pool=self.workers + 2)
-            return self._client
+                self._client, made = made, None
+            client = self._client
+        if made is not None:  # another thread won the race: drop ours, off this path
+            _close_quietly(made)
+        assert client is not None
+        return client
 
     def new_client(self, timeout: float | None = None) -> docker.DockerClient:
         """A fresh SDK client for a long stream (events, logs); the caller closes it.
@@ -132,15 +139,21 @@ class DockerHost:
 
     def reset(self) -> None:
         """Drop the shared client (after the engine went away) so the next call
-        reconnects and renegotiates the API version."""
+        reconnects and renegotiates the API version. Never blocks: it runs on the event
+        loop, and closing a connection to a hung engine can."""
         with self._lock:
             client, self._client = self._client, None
+            self._api_version = None
         if client is not None:
-            with contextlib.suppress(Exception):  # closing a dead connection may fail
-                client.close()
+            threading.Thread(target=_close_quietly, args=(client,), daemon=True).start()
 
     def close(self) -> None:
         """Stop taking calls and free the pool; never waits for a hung call."""
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.reset()
+
+
+def _close_quietly(client: docker.DockerClient) -> None:
+    with contextlib.suppress(Exception):  # closing a dead connection may fail
+        client.close()

@@ -106,6 +106,7 @@ class DockerMonitor:
         self._inspected: dict[str, _Inspected] = {}
         self._dirty: set[str] = set()
         self._samples: dict[str, Sample] = {}
+        self._sample_run: dict[str, float | None] = {}  # started_at of the sample's run
         self._stats: dict[str, ContainerStats] = {}
         self._services: tuple[ServiceSummary, ...] = ()
         self.stats_failed = 0
@@ -173,8 +174,8 @@ class DockerMonitor:
         items = [i for i in items if str(i["Id"]) not in gone]
         if not light:
             await self._refresh_services()
-        self._prune({str(i["Id"]) for i in items})
         running_set = set(running)
+        self._prune({str(i["Id"]) for i in items}, running_set)
         containers = tuple(
             sorted(
                 (self._summary(i, running_set) for i in items),
@@ -255,7 +256,7 @@ class DockerMonitor:
                 failed += 1  # keep the last stats (shown as they were)
             else:
                 sample = parse_sample(raw, now)
-                self._stats[cid] = compute(self._samples.get(cid), sample)
+                self._stats[cid] = compute(self._previous(cid), sample)
                 self._samples[cid] = sample
         self.stats_failed = failed
         return gone
@@ -284,7 +285,7 @@ class DockerMonitor:
                 failed += now_mono - self._watched_since[cid] > _STREAM_GRACE
                 if sample is None:
                     continue
-            previous = self._samples.get(cid)
+            previous = self._previous(cid)
             if previous is not None and previous.read_at >= sample.read_at:
                 continue  # no new frame since the last refresh: keep the last stats
             self._stats[cid] = compute(previous, sample)
@@ -333,10 +334,25 @@ class DockerMonitor:
 
     # -- assembling ----------------------------------------------------------------------
 
-    def _prune(self, alive: set[str]) -> None:
+    def _prune(self, alive: set[str], running: set[str]) -> None:
         for cache in (self._inspected, self._samples, self._stats, self._watched_since):
             for cid in [c for c in cache if c not in alive]:
                 del cache[cid]
+        # A stopped container's last sample belongs to its old run: a delta from it to
+        # the next run's first sample would be meaningless (CPU, rates).
+        for cache in (self._samples, self._stats, self._sample_run):
+            for cid in [c for c in cache if c not in running]:
+                del cache[cid]
+        self._dirty &= alive  # ids of destroyed containers are never inspected again
+
+    def _previous(self, cid: str) -> Sample | None:
+        """The last sample of `cid` if it is of the same run (same start time)."""
+        cached = self._inspected.get(cid)
+        run = cached.fields.started_at if cached is not None else None
+        if self._sample_run.get(cid, run) != run:
+            self._samples.pop(cid, None)
+        self._sample_run[cid] = run
+        return self._samples.get(cid)
 
     def _summary(self, item: Mapping[str, Any], running: set[str]) -> ContainerSummary:
         cid = str(item["Id"])

@@ -283,6 +283,9 @@ class StatsStreamer:
         for cid in wanted:
             task = self._tasks.get(cid)
             if task is None or task.done():
+                # A finished stream (the container stopped, then ran again) must not
+                # serve its old run's last sample as this run's.
+                self._latest.pop(cid, None)
                 self._tasks[cid] = self._loop.create_task(self._follow(cid))
 
     async def _follow(self, cid: str) -> None:

@@ -168,9 +168,12 @@ class HealthChecker:
             result = await self._request(spec, started, host, port)
         finally:
             if not cert_task.done():
-                # The request is over: the certificate gets what is left of the timeout.
+                # The request is over: the certificate gets what is left of the check's
+                # timeout (at most 1 s), never enough to push a finished result past the
+                # outer deadline.
+                left = spec.timeout - (self._clock() - started)
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
+                    async with asyncio.timeout(max(0.0, min(1.0, left - 0.05))):
                         await asyncio.shield(cert_task)
         found = cert_task.result() if cert_task.done() and not cert_task.cancelled() else None
         if found is None:

@@ -109,6 +109,9 @@ class Endpoint:
                 conn.close()
                 if conn.received or isinstance(conn.error, ssl.SSLError):
                     raise
+            except BaseException:  # cancelled (its deadline): never leak the socket
+                conn.close()
+                raise
         progress.phase = "connection"
         conn = await Connection.open(self.host, self.port, self.context)
         try:
@@ -180,9 +183,12 @@ class Connection:
         raise (refused or errors)[0]
 
     def stale(self, keepalive: float) -> bool:
-        """Closed by the server while idle, or idle for longer than we trust it."""
+        """Closed by the server while idle, idle for longer than we trust it, or holding
+        bytes nobody asked for: read on the next run, they would pass for its answer (a
+        late duplicate, an over-long body, a 408 sent on idle close)."""
         return (
-            self.reader.at_eof()
+            bool(self.reader._buffer)  # StreamReader has no public "pending bytes"
+            or self.reader.at_eof()
             or self.writer.transport.is_closing()
             or time.monotonic() - self.idle_since > keepalive
         )
