@@ -200,7 +200,7 @@ async def run_action(
         return await _finish(audit, operator, plan, clock, status, message, notes=notes)
 
     try:
-        await asyncio.to_thread(audit.check_writable)
+        await audit.check_writable_async()
     except AuditError as err:
         message = f"Not run: the action could not be audited ({err})."
         return ActionOutcome("refused-audit", message, error=str(err), audited=False)
@@ -361,7 +361,7 @@ async def _finish(
     try:
         # If the task is cancelled while waiting here, the thread still completes the
         # write: the record is not lost, only this coroutine stops waiting for it.
-        await asyncio.to_thread(audit.append, record)
+        await audit.append_async(record)
     except AuditError as err:
         return _unaudited(status, message, error, duration_ms, err)
     extra = [note for note in notes or () if note]
@@ -419,7 +419,7 @@ async def _check_expiry(
         return ""
     record = arm_record(operator, target, "arm-expired", reason=reason, now=now)
     try:
-        await asyncio.to_thread(audit.append, record)
+        await audit.append_async(record)
     except AuditError as err:
         return f"(The end of the arming could not be audited: {err}.)"
     return ""

@@ -200,7 +200,6 @@ class ActionsMixin(_Base):
 
     async def _audit_arming(self, outcome: str, reason: str | None, message: str) -> None:
         """Audit an arming event (fsync off the UI thread), then tell the operator."""
-        import asyncio
 
         from console.actions import arm_record
         from console.audit import AuditError
@@ -214,7 +213,7 @@ class ActionsMixin(_Base):
             now=self.clock(),
         )
         try:
-            await asyncio.to_thread(self.audit.append, record)
+            await self.audit.append_async(record)
         except AuditError as err:
             self.notify(f"AUDIT LOG NOT WRITTEN: {err}", severity="error", markup=False)
         self.audit_appended()

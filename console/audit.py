@@ -16,6 +16,7 @@ Secrets never reach the file: every record goes through `redact_record` on the w
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import json
@@ -24,6 +25,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,11 +203,25 @@ def redact_record(record: AuditRecord) -> AuditRecord:
     )
 
 
+#: One thread for every audit write of the process: appends stay in order, and they
+#: never wait behind health checks' name lookups in the default executor.
+_AUDIT_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
+
+
 class AuditLog:
     """An append-only JSON-lines file shared by every console on the host."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+
+    async def append_async(self, record: AuditRecord) -> None:
+        """`append` off the event loop, on the audit's own thread: never queued behind
+        other blocking work (a DNS outage can fill the default executor with lookups)."""
+        await asyncio.get_running_loop().run_in_executor(_AUDIT_THREAD, self.append, record)
+
+    async def check_writable_async(self) -> None:
+        """`check_writable` on the audit's own thread."""
+        await asyncio.get_running_loop().run_in_executor(_AUDIT_THREAD, self.check_writable)
 
     def append(self, record: AuditRecord) -> None:
         """Write `record` as one line and fsync it; raise `AuditError` if that failed.
