@@ -505,3 +505,70 @@ async def test_a_cancelled_refresh_loop_always_stops(containers: Containers) -> 
     finally:
         monitor.close()
         host.close()
+
+
+def test_a_call_hung_on_the_engine_never_keeps_the_process_alive(tmp_path: Path) -> None:
+    """The host's threads are daemons: a process whose call hangs (an engine that never
+    answers, read timeout far away) still exits as soon as it is done."""
+    path = tmp_path / "silent.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(16)
+    script = f"""
+import asyncio
+from adapters.docker.client import DockerHost
+from adapters.docker.discovery import resolve
+from adapters.errors import SourceTimeout
+
+async def main():
+    host = DockerHost(resolve("silent", "unix://{path}"), timeout=60)
+    try:
+        await host.call(lambda c: c.api.ping(), timeout=0.5)
+    except SourceTimeout:
+        print("timed out", flush=True)
+    host.close()
+
+asyncio.run(main())
+"""
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert done.stdout.strip() == "timed out", done.stderr
+    assert elapsed < 10, f"the process took {elapsed:.1f} s to exit"
+
+
+def test_daemon_pool_runs_calls_bounded_and_refuses_after_shutdown() -> None:
+    from adapters.docker.daemon_pool import DaemonThreadPool
+
+    pool = DaemonThreadPool(3, name="t")
+    gate = threading.Event()
+    running: list[int] = []
+
+    def job(i: int) -> int:
+        running.append(i)
+        gate.wait(5)
+        return i * 2
+
+    futures = [pool.submit(job, i) for i in range(6)]
+    deadline = time.monotonic() + 5
+    while len(running) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert len(running) == 3  # bounded: the other three wait for a thread
+    gate.set()
+    assert [f.result(timeout=5) for f in futures] == [0, 2, 4, 6, 8, 10]
+    assert all(t.daemon for t in pool._threads) and len(pool._threads) <= 3
+    with pytest.raises(ZeroDivisionError):  # an error reaches the caller
+        pool.submit(lambda: 1 / 0).result(timeout=5)
+    pool.shutdown(wait=True, cancel_futures=True)
+    with pytest.raises(RuntimeError):
+        pool.submit(job, 1)

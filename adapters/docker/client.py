@@ -2,7 +2,8 @@
 
 The Docker SDK blocks. Textual's shared pool has 6 threads on a 2-core machine and the
 default asyncio executor is shared with everything else, so each host gets its own
-`ThreadPoolExecutor` (`workers` threads) and every call goes through `DockerHost.call`,
+pool of `workers` daemon threads (`DaemonThreadPool`: a hung call never keeps the
+process alive) and every call goes through `DockerHost.call`,
 which also bounds it in time and maps failures onto `adapters.errors`.
 
 Long streams (events, followed logs) must not hold a pool thread: they use their own
@@ -15,9 +16,9 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
+from adapters.docker.daemon_pool import DaemonThreadPool
 from adapters.docker.discovery import ResolvedDocker
 from adapters.docker.errors import NoEngine, map_docker_error
 from adapters.errors import SourceTimeout, Unreachable
@@ -39,7 +40,8 @@ class DockerHost:
         self.endpoint: str = resolved.endpoint()
         self.timeout = timeout
         self.workers = workers
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"docker-{resolved.name}")
+        # Daemon threads: a call hung on the engine must never keep the process alive.
+        self._pool = DaemonThreadPool(workers, name=f"docker-{resolved.name}")
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self._api_version: str | None = None
