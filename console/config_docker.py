@@ -8,33 +8,31 @@ discovery: `$DOCKER_HOST`, else the local socket.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import Node
 
 from console.config_yaml import (
-    NULL_TAG,
+    REFRESH_MAX,
     Reader,
     boolean,
     join,
+    named_entries,
     optional_integer,
     optional_number,
     optional_text,
+    redact_dsn,
     required,
     suggestion,
     text,
 )
 
 DOCKER_SCHEMES = ("unix", "tcp", "ssh")
-HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-REFRESH_MAX = 3600.0
 DEFAULT_HOST_NAME = "local"
-_MASK = "********"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +85,7 @@ class DockerConfig:
             "hosts": [
                 {
                     "name": h.name,
-                    "url": None if h.url is None else redact_url(h.url),
+                    "url": None if h.url is None else redact_dsn(h.url),
                     "tls_ca": _path_text(h.tls_ca),
                     "tls_cert": _path_text(h.tls_cert),
                     "tls_key": _path_text(h.tls_key),
@@ -108,19 +106,6 @@ class DockerConfig:
 
 def _path_text(path: Path | None) -> str | None:
     return None if path is None else str(path)
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password masked (tcp://user:pw@host -> tcp://user:****@host)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url.split("://", 1)[0] + "://" + _MASK if "@" in url else url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:{_MASK}@{netloc}"))
 
 
 _HOST_KEYS = ("name", "url", "tls_ca", "tls_cert", "tls_key", "tls_verify")
@@ -164,46 +149,19 @@ def read_docker(r: Reader, node: Node, path: str, source: Path) -> DockerConfig:
 
 
 def _read_hosts(r: Reader, node: Node, path: str, source: Path) -> tuple[DockerHostConfig, ...]:
-    items = r.sequence(node, path, "a list of engines, e.g. `hosts: [{url: unix:///...}]`")
-    hosts: list[DockerHostConfig] = []
-    names: dict[str, Node] = {}
-    for index, item in enumerate(items):
-        item_path = f"{path}[{index}]"
-        if isinstance(item, ScalarNode) and item.tag != NULL_TAG:
-            r.report(
-                item,
-                item_path,
-                "expected a mapping of engine settings, got a single value "
-                "(write `- url: tcp://...`)",
-            )
-            continue
-        h = r.fields(item, item_path, _HOST_KEYS)
-        name = r.get(h, "name", item_path, optional_text, None)
-        if name is None:
-            if len(items) > 1:
-                r.report(
-                    h.get("name", item),
-                    join(item_path, "name"),
-                    "required when a target lists more than one Docker host",
-                )
-            name = DEFAULT_HOST_NAME
-        elif not HOST_NAME.fullmatch(name):
-            r.report(
-                h["name"],
-                join(item_path, "name"),
-                "bad host name: use letters, digits, '_', '.', '-', "
-                "starting with a letter or digit",
-            )
-        elif name in names:
-            first = names[name].start_mark.line + 1
-            r.report(
-                h["name"],
-                join(item_path, "name"),
-                f"duplicate host name {name!r} (first used on line {first})",
-            )
-        else:
-            names[name] = h["name"]
-        hosts.append(_read_host(r, name, h, item_path, source))
+    entries = named_entries(
+        r,
+        node,
+        path,
+        _HOST_KEYS,
+        noun="host",
+        owner="Docker host",
+        settings="engine settings",
+        expected="a list of engines, e.g. `hosts: [{url: unix:///...}]`",
+        example="- url: tcp://...",
+        default_name=DEFAULT_HOST_NAME,
+    )
+    hosts = [_read_host(r, name, h, item_path, source) for name, h, item_path in entries]
     return tuple(hosts)
 
 
@@ -243,7 +201,7 @@ def _docker_url(r: Reader, node: Node) -> str | None:
     url = optional_text(r, node)
     if url is None:
         return None
-    shown = redact_url(url)
+    shown = redact_dsn(url)
     scheme, sep, _ = url.partition("://")
     if not sep:
         r.fail(f"expected a URL starting with unix://, tcp:// or ssh://, got {shown!r}")

@@ -17,11 +17,13 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from console.config_yaml import (
+    MASK,
     NULL_TAG,
     STR_TAG,
     Reader,
     boolean,
     choice,
+    first_use,
     join,
     optional_integer,
     optional_number,
@@ -30,7 +32,6 @@ from console.config_yaml import (
     text,
 )
 
-MASK = "********"
 METHODS = ("GET", "HEAD", "POST", "PUT", "OPTIONS")
 CHECK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -138,16 +139,8 @@ def read_health(r: Reader, node: Node, path: str, source: Path) -> tuple[HealthC
         check = _read_check(r, item, item_path, source)
         if check is None:
             continue
-        if check.name in names:
-            first = names[check.name].start_mark.line + 1
-            r.report(
-                item,
-                join(item_path, "name"),
-                f"duplicate check name {check.name!r} (first used on line {first})",
-            )
-            continue
-        names[check.name] = item
-        checks.append(check)
+        if first_use(r, names, check.name, item, join(item_path, "name"), "check"):
+            checks.append(check)
     return tuple(checks)
 
 

@@ -7,17 +7,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import Node
 
 from console.config_yaml import (
-    BAD_NAME,
     MASK,
-    NULL_TAG,
     REFRESH_MAX,
-    TARGET_NAME,
     Reader,
     boolean,
     join,
+    named_entries,
     optional_integer,
     optional_number,
     optional_text,
@@ -70,42 +68,21 @@ _REDIS_KEYS = tuple(f.name for f in fields(RedisConfig))
 def read_redis(r: Reader, node: Node, path: str, source: Path) -> tuple[RedisConfig, ...]:
     """One form only, a list, so the screen's order is the file's; a lone mapping is the
     likely mistake and gets a hint."""
-    items = r.sequence(node, path, "a list of instances, e.g. `redis: [{url: redis://...}]`")
-    instances: list[RedisConfig] = []
-    names: dict[str, Node] = {}  # name -> where it was first given
-    for index, item in enumerate(items):
-        item_path = f"{path}[{index}]"
-        if isinstance(item, ScalarNode) and item.tag != NULL_TAG:
-            # not `describe(item)`: the value is likely a URL with a password in it
-            r.report(
-                item,
-                item_path,
-                "expected a mapping of instance settings, got a single value "
-                "(write `- url: redis://...`)",
-            )
-            continue
-        f = r.fields(item, item_path, _REDIS_KEYS)
-        name = r.get(f, "name", item_path, optional_text, None)
-        if name is None:
-            if len(items) > 1:
-                r.report(
-                    f.get("name", item),
-                    join(item_path, "name"),
-                    "required when a target lists more than one Redis instance",
-                )
-            name = REDIS_NAME
-        elif not TARGET_NAME.fullmatch(name):
-            r.report(f["name"], join(item_path, "name"), f"bad instance name: {BAD_NAME}")
-        elif name in names:
-            first = names[name].start_mark.line + 1
-            r.report(
-                f["name"],
-                join(item_path, "name"),
-                f"duplicate instance name {name!r} (first used on line {first})",
-            )
-        else:
-            names[name] = f["name"]
-        instances.append(_read_redis_instance(r, name, f, item_path, source))
+    entries = named_entries(
+        r,
+        node,
+        path,
+        _REDIS_KEYS,
+        noun="instance",
+        owner="Redis instance",
+        settings="instance settings",
+        expected="a list of instances, e.g. `redis: [{url: redis://...}]`",
+        example="- url: redis://...",
+        default_name=REDIS_NAME,
+    )
+    instances = [
+        _read_redis_instance(r, name, f, item_path, source) for name, f, item_path in entries
+    ]
     return tuple(instances)
 
 

@@ -27,11 +27,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from console.bindings import SPECS
 from console.config_yaml import (
+    MASK,
     NULL_TAG,
     Reader,
     boolean,
     choice,
     close_match,
+    first_use,
     join,
     optional_number,
     optional_text,
@@ -44,7 +46,6 @@ KINDS = ("command", "rollback")
 RISKS = ("low", "high")
 DEFAULT_TIMEOUT = 300.0
 TIMEOUT_MAX = 24 * 3600.0
-MASK = "********"
 
 ACTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -176,14 +177,7 @@ def read_runbook(r: Reader, node: Node, path: str, source: Path) -> tuple[Runboo
         action = _read_action(r, f, item, item_path, source)
         if action is None:
             continue
-        if action.name in names:
-            first = names[action.name].start_mark.line + 1
-            r.report(
-                f["name"],
-                join(item_path, "name"),
-                f"duplicate action name {action.name!r} (first used on line {first})",
-            )
-        names.setdefault(action.name, f["name"])
+        first_use(r, names, action.name, f["name"], join(item_path, "name"), "action")
         if action.key is not None:
             if action.key in keys:
                 first = keys[action.key].start_mark.line + 1

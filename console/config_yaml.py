@@ -424,3 +424,68 @@ def redact_dsn(dsn: str) -> str:
     Also used for Redis URLs (`redis://user:SECRET@host`, `?password=`)."""
     masked = _URI_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), dsn, count=1)
     return _KEY_PASSWORD.sub(lambda m: m.group(1) + MASK, masked)
+
+
+def first_use(
+    r: Reader, names: dict[str, Node], name: str, node: Node, path: str, noun: str
+) -> bool:
+    """Record `name` as given at `node`; report a duplicate (with the line it was first
+    used on) and return False when it was seen before."""
+    if name in names:
+        first = names[name].start_mark.line + 1
+        r.report(node, path, f"duplicate {noun} name {name!r} (first used on line {first})")
+        return False
+    names[name] = node
+    return True
+
+
+def named_entries(
+    r: Reader,
+    node: Node,
+    path: str,
+    keys: Collection[str],
+    *,
+    noun: str,
+    owner: str,
+    settings: str,
+    expected: str,
+    example: str,
+    default_name: str,
+) -> list[tuple[str, dict[str, Node], str]]:
+    """(name, fields, path) of each entry of a list of mappings known by a unique `name`
+    (Redis instances, Docker hosts): the name may be left out only when the list has one
+    entry (`default_name` then); bad and duplicate names are reported.
+
+    In messages: `noun` names an entry's name ("instance"), `owner` the thing ("Redis
+    instance"), `settings` its mapping ("instance settings"), `expected` the whole list,
+    `example` the form to write instead of a lone value ("- url: redis://...").
+    """
+    items = r.sequence(node, path, expected)
+    out: list[tuple[str, dict[str, Node], str]] = []
+    names: dict[str, Node] = {}
+    for index, item in enumerate(items):
+        item_path = f"{path}[{index}]"
+        if isinstance(item, ScalarNode) and item.tag != NULL_TAG:
+            # not `describe(item)`: the value is likely a URL with a password in it
+            r.report(
+                item,
+                item_path,
+                f"expected a mapping of {settings}, got a single value (write `{example}`)",
+            )
+            continue
+        f = r.fields(item, item_path, keys)
+        name = r.get(f, "name", item_path, optional_text, None)
+        if name is None:
+            if len(items) > 1:
+                r.report(
+                    f.get("name", item),
+                    join(item_path, "name"),
+                    f"required when a target lists more than one {owner}",
+                )
+            name = default_name
+        elif not TARGET_NAME.fullmatch(name):
+            r.report(f["name"], join(item_path, "name"), f"bad {noun} name: {BAD_NAME}")
+        else:
+            first_use(r, names, name, f["name"], join(item_path, "name"), noun)
+        out.append((name, f, item_path))
+    return out

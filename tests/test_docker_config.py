@@ -11,7 +11,8 @@ import yaml
 
 from adapters.docker.discovery import resolve
 from console.config import ConfigError, load_config, render_config
-from console.config_docker import DockerConfig, DockerHostConfig, redact_url
+from console.config_docker import DockerConfig, DockerHostConfig
+from console.config_yaml import redact_dsn
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "console" / "config.example.yaml"
 
@@ -196,7 +197,7 @@ def test_every_problem_reported_at_once(tmp_path: Path) -> None:
 
 def test_password_in_url_never_shown(tmp_path: Path) -> None:
     url = "tcp://ops:s3cret@h:2376"
-    assert redact_url(url) == "tcp://ops:********@h:2376"
+    assert redact_dsn(url) == "tcp://ops:********@h:2376"
     config = load_config(
         write(tmp_path, f"targets:\n  t:\n    docker: {{hosts: [{{url: '{url}'}}]}}\n"), env={}
     )
