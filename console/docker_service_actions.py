@@ -1,10 +1,13 @@
 """Swarm service remediation as an `ActionPlan`: `docker service rollback`.
 
 The plan is built from the service the operator saw. Its recheck inspects the service
-again right before executing and remembers the spec version it verified; the rollback is
-posted at that version, so the manager itself refuses it if the service changed in
-between. Container plans, and the helpers both share (`Host`, `engine_call`,
-`stoppable`), are in console/docker_actions.py.
+again right before executing and remembers a fingerprint of the spec and previous spec it
+verified; the rollback is sent only while they are still those, posted at the version
+just inspected, so the manager itself refuses it if the service changed in between.
+(The version index alone is not enough: the manager bumps it for its own update-status
+writes, which would refuse a rollback of an unchanged service.) Container plans, and
+the helpers both share (`Host`, `engine_call`, `stoppable`), are in
+console/docker_actions.py.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ def service_rollback_plan(
 ) -> ActionPlan:
     """`docker service rollback NAME` of the spec the operator confirmed, then wait for
     the manager to complete it (HIGH). The recheck verifies the same image and previous
-    image and remembers the spec version it saw; the rollback is posted at that version,
-    so the manager refuses it if the service changed in between. `cancel` (ctrl+c) only
+    image and remembers the spec it saw; the rollback is sent only while the service still
+    has that spec (and previous spec). `cancel` (ctrl+c) only
     stops the waiting: the manager goes on."""
     from adapters.docker import swarm
 
@@ -61,7 +64,7 @@ def service_rollback_plan(
         ("replicas", replicas),
         ("update status", f"{service.update_state or '-'} {service.update_message}".strip()),
     )
-    verified: list[int] = []
+    verified: list[tuple[int, str]] = []
 
     async def recheck() -> str | None:
         def check(c: docker.DockerClient) -> str | None:
@@ -81,7 +84,7 @@ def service_rollback_plan(
                     f"{service.name} would roll back to {now.previous_image} now, "
                     f"not {service.previous_image} as shown"
                 )
-            verified[:] = [now.version]
+            verified[:] = [(now.version, swarm.spec_fingerprint(raw))]
             return None
 
         return await host.call(check, timeout=INSPECT_TIMEOUT)
@@ -96,7 +99,7 @@ def service_rollback_plan(
                 return swarm.rollback_service(
                     c,
                     service.id,
-                    version=verified[0],
+                    expect=verified[0][1],
                     timeout=converge_timeout,
                     progress=progress,
                     stop=stop,
@@ -110,7 +113,7 @@ def service_rollback_plan(
         facts = {
             "from_image": result.from_image,
             "to_image": result.image,
-            "version": verified[0],
+            "version": verified[0][0],
             "converged": result.converged,
             "update_state": result.update_state,
         }

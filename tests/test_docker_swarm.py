@@ -47,7 +47,9 @@ def swarm_client(docker_client: Any) -> Iterator[Any]:
                     docker_client.swarm.leave(force=True)
 
 
-def make_service(client: Any, image: str, replicas: int = 2) -> str:
+def make_service(
+    client: Any, image: str, replicas: int = 2, update_monitor_ns: int = 500_000_000
+) -> str:
     from docker.types import (
         ContainerSpec,
         Healthcheck,
@@ -67,12 +69,13 @@ def make_service(client: Any, image: str, replicas: int = 2) -> str:
     )
     template = TaskTemplate(spec, resources=Resources(cpu_limit=100_000_000))
     fast = {"parallelism": 0, "delay": 0, "monitor": 500_000_000}
+    update = {**fast, "monitor": update_monitor_ns}
     created = client.api.create_service(
         template,
         name=f"opsc-test-a2-{uuid.uuid4().hex[:6]}",
         labels={TEST_LABEL: "1"},
         mode=ServiceMode("replicated", replicas=replicas),
-        update_config=UpdateConfig(**fast),
+        update_config=UpdateConfig(**update),
         rollback_config=RollbackConfig(**fast),
     )
     return created["ID"]
@@ -306,3 +309,45 @@ def test_a_service_changed_after_the_recheck_is_not_rolled_back(
     assert swarm.strip_digest(raw["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]) == APP_V2
     assert (raw.get("UpdateStatus") or {}).get("State") != "rollback_started"
     assert line["outcome"] == "failed"
+
+
+def test_the_managers_own_status_writes_after_the_recheck_do_not_refuse(
+    swarm_client: Any, tmp_path: Path
+) -> None:
+    # The manager bumps the spec version when it writes the update status (updating ->
+    # completed) without changing the spec: pinning the version alone refused such
+    # rollbacks as "changed". A 3 s monitor keeps the update "updating" past the recheck.
+    sid = make_service(swarm_client, APP_V1, update_monitor_ns=3_000_000_000)
+    try:
+        update_image(swarm_client, sid, APP_V2)
+        wait_until(
+            lambda: summary_of(swarm_client, sid).update_state == "updating",
+            timeout=30,
+            what="the update under way",
+            every=0.2,
+        )
+        seen = summary_of(swarm_client, sid)
+        assert (seen.image, seen.previous_image) == (APP_V2, APP_V1)
+        versions: list[int] = []
+
+        def manager_completes_the_update() -> None:
+            versions.append(swarm_client.api.inspect_service(sid)["Version"]["Index"])
+            wait_until(
+                lambda: summary_of(swarm_client, sid).update_state == "completed",
+                timeout=90,
+                what="the update completed",
+                every=0.2,
+            )
+            versions.append(swarm_client.api.inspect_service(sid)["Version"]["Index"])
+
+        outcome, (line,) = _plan_and_run(
+            swarm_client, sid, tmp_path, manager_completes_the_update, seen=seen
+        )
+        assert versions[1] > versions[0], "the manager's status write did not bump the version"
+        assert outcome.succeeded, outcome.message
+        assert line["outcome"] == "succeeded"
+        assert line["execution"]["version"] <= versions[0] < versions[1]
+        assert summary_of(swarm_client, sid).image == APP_V1
+    finally:
+        with contextlib.suppress(Exception):
+            swarm_client.api.remove_service(sid)

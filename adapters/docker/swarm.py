@@ -7,6 +7,8 @@ come from the tasks, not from the spec: "3/3" means three tasks are running now.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import threading
 import time
 from collections import Counter
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # the SDK is loaded on first use, not when the console starts
 
 Progress = Callable[[str], None]
 _POLL = 0.5
+#: Posts refused as out of sequence (the manager wrote the service meanwhile) retried.
+_POST_ATTEMPTS = 5
 
 
 class RollbackRefused(Exception):
@@ -154,38 +158,57 @@ def _counts(task: TaskSummary) -> bool:
     return task.state == "running" and task.desired_state == "running"
 
 
+def spec_fingerprint(raw: Mapping[str, Any]) -> str:
+    """What a rollback acts on, as one comparable value: the service's spec and the
+    previous spec it would go back to. The spec version index is not enough: the manager
+    bumps it for its own update-status writes, while the spec stays the same."""
+    canonical = json.dumps(
+        [raw.get("Spec"), raw.get("PreviousSpec")], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def request_rollback(
-    client: docker.DockerClient, service_id: str, version: int | None = None
+    client: docker.DockerClient,
+    service_id: str,
+    expect: str | None = None,
+    *,
+    attempts: int = _POST_ATTEMPTS,
 ) -> tuple[str, str, str | None]:
     """Ask the manager to roll the service back to its previous spec, as
     `docker service rollback` does (an update with `rollback=previous`; the body is the
-    current spec, which the manager ignores), at spec `version`: the manager refuses it
-    when the service changed since (`ServiceChanged`). Returns (from image, to image,
+    current spec, which the manager ignores). With `expect` (a `spec_fingerprint` taken
+    when the operator confirmed) it is sent only while the spec and previous spec are
+    still those: else `ServiceChanged` and nothing is sent. Returns (from image, to image,
     the update status's start time before the request)."""
     import docker.errors
 
-    raw = client.api.inspect_service(service_id)
-    previous = raw.get("PreviousSpec")
-    name = (raw.get("Spec") or {}).get("Name", service_id)
-    if not previous:
-        raise RollbackRefused(f"the service {name} has no previous spec to roll back to")
-    # The manager compares `version` with the spec's own, atomically: no check here.
-    current = int(raw["Version"]["Index"])
     api = client.api
-    # The SDK's update_service has no `rollback` parameter: post as the CLI does.
-    response = api._post_json(
-        api._url("/services/{0}/update", raw["ID"]),
-        data=raw["Spec"],
-        params={"version": current if version is None else version, "rollback": "previous"},
-    )
-    try:
-        api._raise_for_status(response)
-    except docker.errors.APIError as err:
-        if "out of sequence" in str(err.explanation or err):
-            raise ServiceChanged(CHANGED_MESSAGE) from None
-        raise
-    started = (raw.get("UpdateStatus") or {}).get("StartedAt")
-    return _image_of(raw.get("Spec")) or "", _image_of(previous) or "", started
+    for _attempt in range(attempts):
+        raw = api.inspect_service(service_id)
+        previous = raw.get("PreviousSpec")
+        name = (raw.get("Spec") or {}).get("Name", service_id)
+        if not previous:
+            raise RollbackRefused(f"the service {name} has no previous spec to roll back to")
+        if expect is not None and spec_fingerprint(raw) != expect:
+            raise ServiceChanged(CHANGED_MESSAGE)
+        # Posted at the version just inspected: the manager refuses it atomically if
+        # anything was written since, and the loop looks again. The SDK's
+        # update_service has no `rollback` parameter: post as the CLI does.
+        response = api._post_json(
+            api._url("/services/{0}/update", raw["ID"]),
+            data=raw["Spec"],
+            params={"version": int(raw["Version"]["Index"]), "rollback": "previous"},
+        )
+        try:
+            api._raise_for_status(response)
+        except docker.errors.APIError as err:
+            if "out of sequence" in str(err.explanation or err):
+                continue  # an update-status write, or a real change: the next look tells
+            raise
+        started = (raw.get("UpdateStatus") or {}).get("StartedAt")
+        return _image_of(raw.get("Spec")) or "", _image_of(previous) or "", started
+    raise ServiceChanged(f"the service kept changing ({attempts} tries): nothing done; try again")
 
 
 def wait_converged(
@@ -235,17 +258,18 @@ def rollback_service(
     client: docker.DockerClient,
     service_id: str,
     *,
-    version: int | None = None,
+    expect: str | None = None,
     timeout: float = 60.0,
     progress: Progress = lambda _msg: None,
     stop: threading.Event | None = None,
 ) -> ServiceRollbackResult:
-    """Roll the service back to its previous spec (at spec `version`, when given) and
-    wait (bounded; `stop` ends the wait early) for the manager to complete it on the
-    previous image. Raises `RollbackRefused` without a previous spec and
-    `ServiceChanged` when the spec is no longer at `version`: nothing is sent then."""
+    """Roll the service back to its previous spec (only while its spec is the one
+    fingerprinted as `expect`, when given) and wait (bounded; `stop` ends the wait
+    early) for the manager to complete it on the previous image. Raises
+    `RollbackRefused` without a previous spec and `ServiceChanged` when the spec is no
+    longer the expected one: nothing is sent then."""
     report = _quiet(progress)
-    from_image, to_image, started = request_rollback(client, service_id, version)
+    from_image, to_image, started = request_rollback(client, service_id, expect)
     report(f"rollback requested: {from_image} -> {to_image}")
     converged, summary = wait_converged(
         client, service_id, to_image, timeout, report, started_before=started, stop=stop
