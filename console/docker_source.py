@@ -91,6 +91,9 @@ class DockerSource:
         self._history: dict[str, tuple[deque[float], deque[float]]] = {}
         self._sampled_at: dict[str, float] = {}
         self._watchers: list[EventWatcher] = []
+        self._watcher_of: dict[str, EventWatcher] = {}
+        # Per failing host: the watcher's connection count when its polls began failing.
+        self._failing: dict[str, int] = {}
         self._events: deque[DockerEvent] = deque(maxlen=RECENT_EVENTS)
         self._event_pending = False
         self._last_full_at = 0.0
@@ -135,6 +138,7 @@ class DockerSource:
                 errors.append((name, err))
                 hosts.append(self._failed_host(name, err))
             else:
+                self._recovered(name)
                 self._host_last[name] = result
                 hosts.append(result)
         if len(errors) == len(names):
@@ -162,6 +166,8 @@ class DockerSource:
         from adapters.errors import Unreachable
 
         host = self._hosts[name]
+        watcher = self._watcher_of.get(name)
+        self._failing.setdefault(name, watcher.connects if watcher is not None else 0)
         if isinstance(err, Unreachable):
             host.reset()  # the engine may come back another version
             self._monitors[name].invalidate(None)
@@ -174,6 +180,16 @@ class DockerSource:
             error_kind=err.kind,
             stale_since=previous.stale_since or self._clock(),
         )
+
+    def _recovered(self, name: str) -> None:
+        """The host answers again after failing polls. If its event stream did not
+        reconnect meanwhile, it may be a connection dropped silently on the way (the
+        engine never closed it, so the read blocks forever and no event ever comes):
+        make it connect again. Its reconnection re-inspects everything once."""
+        connects = self._failing.pop(name, None)
+        watcher = self._watcher_of.get(name)
+        if connects is not None and watcher is not None and watcher.connects == connects:
+            watcher.reconnect()
 
     def _record_history(self, snapshot: DockerSnapshot) -> None:
         """One point per NEW sample of each container (a reused sample adds none)."""
@@ -247,6 +263,7 @@ class DockerSource:
 
             watcher = EventWatcher(host, on_event, on_connect=on_connect)
             self._watchers.append(watcher)
+            self._watcher_of[name] = watcher
             watcher.start()
 
     def _event(self, monitor: DockerMonitor, event: DockerEvent, poke: Callable[[], None]) -> None:
@@ -265,6 +282,7 @@ class DockerSource:
         for watcher in self._watchers:
             watcher.close()
         self._watchers.clear()
+        self._watcher_of.clear()
         for monitor in self._monitors.values():
             monitor.close()
         for host in self._hosts.values():

@@ -97,6 +97,19 @@ class EventWatcher:
             stream, client = self._stream, self._client
         self._shut(stream, client)
 
+    def reconnect(self) -> bool:
+        """Drop the current stream so the watcher connects again (returns at once;
+        False when it was not connected). For a stream that may be dead without
+        knowing it: the events endpoint sends nothing while nothing happens, so a TCP
+        connection dropped silently on the way (a NAT or firewall forgetting it, a
+        network partition) blocks its read forever."""
+        with self._lock:
+            stream, client = self._stream, self._client
+        if stream is None:
+            return False
+        self._shut(stream, client)
+        return True
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; True when it has."""
         self._thread.join(timeout)
