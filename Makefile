@@ -20,11 +20,13 @@ run: $(VENV)/.deps
 	$(BIN)/pip install -q --no-deps --force-reinstall .
 	$(BIN)/ops-console $(ARGS)
 
-# Makes sure PostgreSQL (and Redis) run, then the whole suite; a missing server fails
-# the run instead of skipping its tests.
+# Makes sure PostgreSQL (and Redis) run, a Docker engine with its test images, and the
+# OpenSSH binaries the ssh:// tests start their own sshd from, then the whole suite; a
+# missing server fails the run instead of skipping its tests.
 test: $(VENV)/.deps
 	bash .ci/services.sh
 	bash .ci/docker.sh
+	bash .ci/ssh.sh
 	OPS_REQUIRE_SERVICES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps

@@ -6,6 +6,10 @@ and is force-removed at teardown. Only the local test images exist (no registry)
 `opsc-test/base:1`, `opsc-test/app:1` (healthy), `opsc-test/app:2` (unhealthy).
 `bash .ci/docker.sh` starts the engine and builds them.
 
+`Engine` is a throwaway second dockerd (its own socket, data root and bridge; optionally
+also tcp:// with --tlsverify), for tests that stop engines or need one configured
+differently.
+
 Without a reachable engine the tests skip, unless `OPS_REQUIRE_SERVICES=1`, in which case
 they fail.
 
@@ -17,9 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
+import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +145,134 @@ def containers(docker_client: Any) -> Iterator[Containers]:
         yield factory
     finally:
         factory.cleanup()
+
+
+# -- a throwaway second engine ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineTls:
+    """What a throwaway engine needs to also serve `tcp://127.0.0.1:port` with
+    `--tlsverify`: its CA (which must have signed the clients' certificates), its own
+    certificate (for 127.0.0.1) and key."""
+
+    port: int
+    ca: Path
+    cert: Path
+    key: Path
+
+
+class Engine:
+    """A second dockerd on its own socket, data root AND bridge (never the shared one).
+
+    Never start it with `--bridge=none`: a daemon with the bridge disabled deletes the
+    `docker0` interface at start-up (`removeDefaultBridgeInterface`), which breaks
+    networking of the shared engine for everyone. It gets its own bridge interface, in
+    a documentation range (`bridge_ip`, TEST-NET-1 by default: give engines that may run
+    at the same time different ones), and no iptables/forwarding changes.
+
+    With `tls` it also listens on `tcp://127.0.0.1:<tls.port>` (`tcp_url`), verifying
+    clients; the unix socket (`url`) stays, for the test's own docker CLI calls.
+    """
+
+    def __init__(self, *, tls: EngineTls | None = None, bridge_ip: str = "192.0.2.1/24") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="opsc-d-"))
+        self.socket = self.dir / "d.sock"
+        self.bridge = f"opscb{uuid.uuid4().hex[:6]}"
+        self.tls = tls
+        self.proc: subprocess.Popen[bytes] | None = None
+        ip = ["ip", "link", "add", self.bridge, "type", "bridge"]
+        subprocess.run(ip, check=True, capture_output=True)
+        try:
+            subprocess.run(
+                ["ip", "addr", "add", bridge_ip, "dev", self.bridge],
+                check=True,
+                capture_output=True,
+            )
+        except BaseException:
+            self.remove()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def tcp_url(self) -> str:
+        assert self.tls is not None, "an engine without tls has no tcp:// URL"
+        return f"tcp://127.0.0.1:{self.tls.port}"
+
+    def start(self) -> None:
+        listen = [f"--host={self.url}"]
+        if self.tls is not None:
+            listen += [
+                f"--host={self.tcp_url}",
+                "--tlsverify",
+                f"--tlscacert={self.tls.ca}",
+                f"--tlscert={self.tls.cert}",
+                f"--tlskey={self.tls.key}",
+            ]
+        log = open(self.dir / "dockerd.log", "ab")  # noqa: SIM115 - kept by the process
+        self.proc = subprocess.Popen(
+            [
+                "dockerd",
+                *listen,
+                f"--data-root={self.dir / 'data'}",
+                f"--exec-root={self.dir / 'exec'}",
+                f"--pidfile={self.dir / 'd.pid'}",
+                f"--bridge={self.bridge}",
+                "--iptables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--shutdown-timeout=1",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        wait_until(self._answers, timeout=30, what="the throwaway dockerd", every=0.1)
+
+    def _answers(self) -> bool:
+        out = subprocess.run(
+            ["docker", "-H", self.url, "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            timeout=5,
+        )
+        return out.returncode == 0
+
+    def docker(self, *args: str) -> str:
+        """`docker -H <this engine's socket> ARGS`: its stdout (raises on failure)."""
+        out = subprocess.run(
+            ["docker", "-H", self.url, *args], check=True, capture_output=True, text=True
+        )
+        return out.stdout.strip()
+
+    def load_base_image(self) -> None:
+        """The machine's `opsc-test/base:1` (busybox) into this engine: no registry."""
+        subprocess.run(
+            f"docker save {BASE_IMAGE} | docker -H {self.url} load",
+            shell=True,
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+
+def engine_binaries_or_skip() -> None:
+    """A throwaway engine needs dockerd and ip (skip, or fail under OPS_REQUIRE_SERVICES)."""
+    if shutil.which("dockerd") is None or shutil.which("ip") is None:
+        _unavailable("no dockerd or ip binary for a throwaway engine")

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
 import subprocess
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ from console.config_docker import DockerConfig, DockerHostConfig
 from console.docker_source import DockerSource
 from console.scheduler import Poller
 from console.state import SourceState
-from tests.docker_situations import APP_V2, BASE_IMAGE, Containers, wait_until
+from tests.docker_situations import APP_V2, BASE_IMAGE, Containers, Engine, wait_until
 
 pytest_plugins = ("tests.docker_situations",)
 
@@ -203,77 +200,6 @@ async def test_events_show_death_and_health_at_once(containers: Containers) -> N
 
 
 # -- a throwaway engine stopped and started mid-run ------------------------------------
-
-
-class Engine:
-    """A second dockerd on its own socket, data root AND bridge (never the shared one).
-
-    Never start it with `--bridge=none`: a daemon with the bridge disabled deletes the
-    `docker0` interface at start-up (`removeDefaultBridgeInterface`), which breaks
-    networking of the shared engine for everyone. It gets its own bridge interface, in
-    the TEST-NET-1 documentation range, and no iptables/forwarding changes.
-    """
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="opsc-d-"))
-        self.socket = self.dir / "d.sock"
-        self.bridge = f"opscb{uuid.uuid4().hex[:6]}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        ip = ["ip", "link", "add", self.bridge, "type", "bridge"]
-        subprocess.run(ip, check=True, capture_output=True)
-        subprocess.run(
-            ["ip", "addr", "add", "192.0.2.1/24", "dev", self.bridge],
-            check=True,
-            capture_output=True,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.socket}"
-
-    def start(self) -> None:
-        log = open(self.dir / "dockerd.log", "ab")  # noqa: SIM115 - kept by the process
-        self.proc = subprocess.Popen(
-            [
-                "dockerd",
-                f"--host={self.url}",
-                f"--data-root={self.dir / 'data'}",
-                f"--exec-root={self.dir / 'exec'}",
-                f"--pidfile={self.dir / 'd.pid'}",
-                f"--bridge={self.bridge}",
-                "--iptables=false",
-                "--ip-forward=false",
-                "--ip-masq=false",
-                "--shutdown-timeout=1",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-        log.close()
-        wait_until(self._answers, timeout=30, what="the throwaway dockerd", every=0.1)
-
-    def _answers(self) -> bool:
-        out = subprocess.run(
-            ["docker", "-H", self.url, "version", "--format", "{{.Server.Version}}"],
-            capture_output=True,
-            timeout=5,
-        )
-        return out.returncode == 0
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
 
 @pytest.fixture

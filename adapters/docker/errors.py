@@ -37,7 +37,7 @@ def permission_message(socket_path: str) -> str:
     return f"permission denied on {socket_path}: add the user to the docker group or run with sudo"
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """`exc` and every exception it wraps, outermost first, each once."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
@@ -72,7 +72,7 @@ def map_docker_error(exc: BaseException, *, where: str = "the Docker engine") ->
         return exc
     import docker.errors
 
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     for item in chain:
         if isinstance(item, docker.errors.NotFound):
             return NotFound(_explain(item) or "no such container (removed)")
@@ -85,6 +85,8 @@ def map_docker_error(exc: BaseException, *, where: str = "the Docker engine") ->
                 return QueryFailed(f"conflict: {text}")
             return QueryFailed(f"{where} error {status}: {text}" if status else text)
     for item in chain:
+        if isinstance(item, ssl.SSLError):
+            continue  # its errno is OpenSSL's error code, not EPERM: "docker group" misleads
         if isinstance(item, PermissionError) or (
             isinstance(item, OSError) and item.errno in (errno.EACCES, errno.EPERM)
         ):
