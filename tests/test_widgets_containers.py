@@ -138,6 +138,10 @@ async def test_cursor_stays_on_its_container_across_refreshes() -> None:
         rest = [r for r in rows if r.key != "h1/id-c5"]
         table.update_containers([elsewhere, *rest, recreated], NOW + 4)
         assert table.selected_key == "h1/id-c5-new"
+        # ... also when the new one sorts elsewhere (unhealthy: problems come first).
+        again = summary("c5", cid="id-c5-again", health="unhealthy")
+        table.update_containers([elsewhere, *rest, again], NOW + 5)
+        assert table.selected_key == "h1/id-c5-again"
 
 
 async def test_sort_filter_and_stopped_toggle() -> None:
