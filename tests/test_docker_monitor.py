@@ -572,3 +572,33 @@ def test_daemon_pool_runs_calls_bounded_and_refuses_after_shutdown() -> None:
     pool.shutdown(wait=True, cancel_futures=True)
     with pytest.raises(RuntimeError):
         pool.submit(job, 1)
+
+
+@pytest.mark.timeout(60)
+async def test_streamed_stats_stay_fresh_when_our_clock_and_the_engines_differ(
+    containers: Containers,
+) -> None:
+    # A remote engine's clock may be minutes off ours: a stream's freshness is judged by
+    # when its frames arrive here, never by the engine's sample time against our clock.
+    c = containers.run(command="sleep 60", name="skew")
+    for skew in (3600.0, -3600.0):
+        monitor = DockerMonitor(
+            local_host(),
+            name_patterns=(c.name,),
+            stats_mode="stream",
+            clock=lambda skew=skew: time.time() + skew,
+        )
+        assert monitor.stats_mode == "stream"
+        try:
+            snap = await refresh_until(
+                monitor,
+                lambda s: (r := by_name(s, c)) is not None and r.stats is not None,
+                what="streamed stats",
+            )
+            await asyncio.sleep(4.0)  # past the grace a new stream gets before counting
+            snap = await monitor.refresh()
+            row = by_name(snap, c)
+            assert row is not None and row.stats is not None and row.stats.mem_used
+            assert monitor.stats_failed == 0, f"stats counted as failed with a {skew:+.0f} s skew"
+        finally:
+            monitor.close()

@@ -112,7 +112,8 @@ class DockerMonitor:
         self.stats_failed = 0
         streamable = StatsStreamer.supported(host.resolved.scheme)
         #: "stream" or "one-shot" (see the module docstring)
-        self.stats_mode = "stream" if stats_mode == "auto" and streamable else "one-shot"
+        wants_stream = stats_mode == "stream" or (stats_mode == "auto" and streamable)
+        self.stats_mode = "stream" if wants_stream else "one-shot"
         if stats_mode == "stream" and not streamable:
             raise ValueError(f"stats of {host.endpoint} cannot be streamed")
         self._streamer: StatsStreamer | None = None
@@ -274,13 +275,12 @@ class DockerMonitor:
             del self._watched_since[cid]
         gone: set[str] = set()
         failed = 0
-        now = self._clock()
         for cid in running:
             if streamer.gone(cid):
                 gone.add(cid)
                 continue
             sample = streamer.latest(cid)
-            if sample is None or now - sample.read_at > _STREAM_STALE:
+            if sample is None or now_mono - sample.received_at > _STREAM_STALE:
                 # a stream just opened has no frame yet: only count it after a while
                 failed += now_mono - self._watched_since[cid] > _STREAM_GRACE
                 if sample is None:

@@ -34,7 +34,7 @@ __all__ = ["Sample", "StatsStreamer", "compute", "memory_used", "parse_sample", 
 class Sample:
     """The counters of one stats answer."""
 
-    read_at: float  # the engine's sample time, unix seconds
+    read_at: float  # the engine's sample time, unix seconds (its clock: for deltas only)
     cpu_total: int
     system_total: int | None
     online_cpus: int
@@ -45,6 +45,9 @@ class Sample:
     blk_read: int
     blk_write: int
     pids: int | None
+    #: when WE received it (time.monotonic()): how fresh a streamed sample is, whatever
+    #: the engine's clock says (a remote host's clock may be minutes off ours).
+    received_at: float = 0.0
 
 
 def parse_time(text: str | None) -> float | None:
@@ -110,6 +113,7 @@ def parse_sample(raw: Mapping[str, Any], now: float) -> Sample:
         blk_read=read,
         blk_write=write,
         pids=(raw.get("pids_stats") or {}).get("current"),
+        received_at=time.monotonic(),
     )
 
 
