@@ -1,8 +1,8 @@
 """Swarm service remediation as an `ActionPlan`: `docker service rollback`.
 
-The plan is built from the service the operator saw. Its recheck inspects the service
-again right before executing and remembers a fingerprint of the spec and previous spec it
-verified; the rollback is sent only while they are still those, posted at the version
+The plan is built from the service the operator saw, with a fingerprint of its spec and
+previous spec taken when it was listed. The recheck refuses when the service's specs are
+no longer those; the rollback is sent only while they still are, posted at the version
 just inspected, so the manager itself refuses it if the service changed in between.
 (The version index alone is not enough: the manager bumps it for its own update-status
 writes, which would refuse a rollback of an unchanged service.) Container plans, and
@@ -45,13 +45,17 @@ def service_rollback_plan(
     cancel: asyncio.Event | None = None,
 ) -> ActionPlan:
     """`docker service rollback NAME` of the spec the operator confirmed, then wait for
-    the manager to complete it (HIGH). The recheck verifies the same image and previous
-    image and remembers the spec it saw; the rollback is sent only while the service still
-    has that spec (and previous spec). `cancel` (ctrl+c) only
-    stops the waiting: the manager goes on."""
+    the manager to complete it (HIGH). The recheck verifies that the spec and previous
+    spec are still exactly the ones listed (`service.spec_fingerprint`; a redeployed tag
+    or changed settings under the same image names are refused), and the rollback is
+    sent only while they still are. `cancel` (ctrl+c) only stops the waiting: the
+    manager goes on."""
     from adapters.docker import swarm
 
     previous = service.previous_image or "-"
+    rollback = f"{service.image} -> {previous}"
+    if service.image == service.previous_image:  # a tag redeployed: only digests differ
+        rollback = f"{service.image_ref} -> {service.previous_image_ref}"
     replicas = (
         f"{service.replicas_running}/{service.replicas_desired}"
         if service.replicas_desired is not None
@@ -60,7 +64,7 @@ def service_rollback_plan(
     details = (
         ("service", f"{service.name} ({service.id[:12]})"),
         ("host", host.name),
-        ("rollback", f"{service.image} -> {previous}"),
+        ("rollback", rollback),
         ("replicas", replicas),
         ("update status", f"{service.update_state or '-'} {service.update_message}".strip()),
     )
@@ -84,7 +88,14 @@ def service_rollback_plan(
                     f"{service.name} would roll back to {now.previous_image} now, "
                     f"not {service.previous_image} as shown"
                 )
-            verified[:] = [(now.version, swarm.spec_fingerprint(raw))]
+            fingerprint = swarm.spec_fingerprint(raw)
+            if service.spec_fingerprint and fingerprint != service.spec_fingerprint:
+                # Same image names, other spec: a tag redeployed, settings changed.
+                return (
+                    f"the service {service.name} changed since it was shown (its spec or "
+                    "the spec it would roll back to): look at it again"
+                )
+            verified[:] = [(now.version, fingerprint)]
             return None
 
         return await host.call(check, timeout=INSPECT_TIMEOUT)

@@ -351,3 +351,74 @@ def test_the_managers_own_status_writes_after_the_recheck_do_not_refuse(
     finally:
         with contextlib.suppress(Exception):
             swarm_client.api.remove_service(sid)
+
+
+def test_recheck_refuses_the_same_images_with_another_spec(
+    swarm_client: Any, service: str, tmp_path: Path
+) -> None:
+    # Shown: app:2, rolling back to app:1. Meanwhile someone deploys app:1 then app:2
+    # again with other settings: the image names are the same as shown, the specs are
+    # not, and the rollback would go to a spec the operator never saw.
+    _updated_to_v2(swarm_client, service)
+    seen = summary_of(swarm_client, service)
+    update_image(swarm_client, service, APP_V1, note="elsewhere-1")
+    update_image(swarm_client, service, APP_V2, note="elsewhere-2")
+    wait_until(
+        lambda: (
+            summary_of(swarm_client, service).labels.get("note") == "elsewhere-2"
+            and summary_of(swarm_client, service).previous_image == APP_V1
+        ),
+        timeout=30,
+        what="the redeploy",
+    )
+    now = summary_of(swarm_client, service)
+    assert (now.image, now.previous_image) == (seen.image, seen.previous_image)
+    assert now.spec_fingerprint != seen.spec_fingerprint
+    outcome, (line,) = _plan_and_run(swarm_client, service, tmp_path, seen=seen)
+    assert outcome.status == "refused-recheck", outcome.message
+    assert "changed since it was shown" in outcome.message
+    assert line["outcome"] == "refused-recheck"
+    raw = swarm_client.api.inspect_service(service)
+    assert (raw.get("UpdateStatus") or {}).get("State") != "rollback_started"
+    assert raw["Spec"]["Labels"]["note"] == "elsewhere-2"
+
+
+def test_a_redeployed_tag_shows_its_digests_in_the_preview() -> None:
+    from console.docker_service_actions import service_rollback_plan
+
+    same = summary_of_fields(
+        image="registry/api:prod",
+        previous_image="registry/api:prod",
+        image_ref="registry/api:prod@sha256:bbb",
+        previous_image_ref="registry/api:prod@sha256:aaa",
+    )
+    plan = service_rollback_plan(
+        _NoHost(), same, target="t1", progress=lambda _m: None, converge_timeout=1
+    )
+    rollback = dict(plan.details)["rollback"]
+    assert rollback == "registry/api:prod@sha256:bbb -> registry/api:prod@sha256:aaa"
+
+
+class _NoHost:
+    """The plan is only built here, never run: nothing calls the engine."""
+
+    name = "local"
+
+
+def summary_of_fields(**fields: Any) -> Any:
+    from adapters.docker.models import ServiceSummary
+
+    base: dict[str, Any] = {
+        "host": "local",
+        "id": "s1" * 6,
+        "name": "api",
+        "image": "app:2",
+        "previous_image": "app:1",
+        "mode": "replicated",
+        "replicas_running": 2,
+        "replicas_desired": 2,
+        "update_state": "completed",
+        "update_message": "",
+        "updated_at": None,
+    }
+    return ServiceSummary(**{**base, **fields})

@@ -148,6 +148,12 @@ class ServiceSummary:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: The spec's `Version.Index`: an update posted with it is refused once it changed.
     version: int = 0
+    #: `swarm.spec_fingerprint` of what was listed: a rollback confirmed on this row is
+    #: sent only while the spec and previous spec are still exactly these.
+    spec_fingerprint: str = ""
+    #: the images as the specs pin them (with their digests): a redeployed tag shows.
+    image_ref: str = ""
+    previous_image_ref: str | None = None
 
     @property
     def key(self) -> str:

@@ -76,10 +76,16 @@ def strip_digest(image: str) -> str:
 
 
 def _image_of(spec: Mapping[str, Any] | None) -> str | None:
+    ref = _image_ref(spec)
+    return strip_digest(ref) if ref else None
+
+
+def _image_ref(spec: Mapping[str, Any] | None) -> str | None:
+    """The spec's image as pinned, digest included."""
     if not spec:
         return None
     image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image")
-    return strip_digest(image) if image else None
+    return str(image) if image else None
 
 
 def _task(raw: Mapping[str, Any]) -> TaskSummary:
@@ -119,6 +125,9 @@ def _summary(host: str, raw: Mapping[str, Any], running: int) -> ServiceSummary:
         updated_at=parse_time(update.get("CompletedAt") or raw.get("UpdatedAt")),
         labels=dict(spec.get("Labels") or {}),
         version=int((raw.get("Version") or {}).get("Index") or 0),
+        spec_fingerprint=spec_fingerprint(raw),
+        image_ref=_image_ref(spec) or "",
+        previous_image_ref=_image_ref(raw.get("PreviousSpec")),
     )
 
 
