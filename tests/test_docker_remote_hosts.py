@@ -674,3 +674,94 @@ asyncio.run(main())
     )
     assert done.stdout.strip() == "4", done.stderr
     no_clients_left(remote.port)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.timeout(90)
+async def test_ssh_connections_made_and_dropped_leave_no_descriptors(remote: Sshd) -> None:
+    # A flapping host makes and drops connections over and over: each one's pipes must
+    # be freed when it is dropped, not whenever the cycle collector happens to run.
+    import gc
+
+    before = open_fds()
+    gc.disable()
+    try:
+        for _ in range(6):
+            host = DockerHost(resolve("remote", remote.url), timeout=5, workers=4)
+            results = await asyncio.gather(
+                *(host.call(lambda c: c.api.ping(), timeout=5) for _ in range(4))
+            )
+            assert results == [True] * 4
+            host.close()
+        no_clients_left(remote.port)
+        deadline = time.monotonic() + 10
+        while open_fds() > before + 2:  # the reapers end within a moment of their ssh
+            assert time.monotonic() < deadline, f"{open_fds() - before} descriptors left open"
+            await asyncio.sleep(0.1)
+    finally:
+        gc.enable()
+
+
+def slow_ssh(remote: Sshd, work: Path, delay: float) -> Path:
+    """A directory holding an `ssh` that waits `delay` s (a slow link's handshake) as a
+    shell named `slow-ssh-handshake`, then runs the test's real ssh."""
+    bin_dir = work / "slow-bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "ssh"
+    wrapper.write_text(
+        f'#!/bin/sh\n# slow-ssh-handshake\nsleep {delay}\nexec {remote.bin}/ssh "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return bin_dir
+
+
+def handshakes_now(bin_dir: Path) -> int:
+    """ssh processes still in their (slow) handshake: the wrapper shell, not yet ssh."""
+    marker = str(bin_dir / "ssh").encode()
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                count += len(argv) > 1 and argv[0].endswith(b"sh") and argv[1] == marker
+    return count
+
+
+@pytest.mark.timeout(90)
+async def test_ssh_handshakes_in_flight_stay_under_the_servers_limit(
+    remote: Sshd, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Handshakes slower than the wait for a free slot (a link this slow fails every
+    # call): the calls that get no slot fail clearly instead of starting ssh anyway, past
+    # sshd's MaxStartups (10 by default), where it drops logins at random, the
+    # operator's own included.
+    bin_dir = slow_ssh(remote, workdir, delay=4.0)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    host = DockerHost(resolve("remote", remote.url), timeout=2, workers=16)
+    peak = 0
+    sampling = True
+
+    def sample() -> None:
+        nonlocal peak
+        while sampling:
+            peak = max(peak, handshakes_now(bin_dir))
+            time.sleep(0.05)
+
+    sampler = asyncio.get_running_loop().run_in_executor(None, sample)
+    try:
+        results = await asyncio.gather(
+            *(host.call(lambda c: c.api.ping(), timeout=10) for _ in range(16)),
+            return_exceptions=True,
+        )
+    finally:
+        sampling = False
+        await sampler
+        host.close()
+    assert 1 <= peak <= 6, f"{peak} ssh handshakes in flight at once"
+    # Those that waited for a slot say why; the others ran out of their own time.
+    assert all(isinstance(r, SourceError) for r in results), results
+    assert any("ssh logins" in str(r) and "already in progress" in str(r) for r in results)
+    no_clients_left(remote.port)

@@ -24,6 +24,7 @@ import select
 import subprocess
 import tempfile
 import threading
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,9 +85,18 @@ class _SshStream:
         self._timeout: float | None = None
         self._answered = False
         self._ended = False
-        # A slot is held from starting ssh to the first byte from the engine (or the end).
-        self._slot = target.handshakes.acquire(timeout=target.connect_timeout)
+        self._release_lock = threading.Lock()
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _reap
+        # A slot is held from starting ssh to the first byte from the engine (or the end).
+        # Without one, ssh is not started at all: past sshd's MaxStartups it would drop
+        # logins at random, failing calls that would have succeeded a moment later.
+        self._slot = target.handshakes.acquire(timeout=target.connect_timeout)
+        if not self._slot:
+            self._errors.close()
+            raise SshFailed(
+                f"{_SSH_HANDSHAKES} ssh logins to {target.host} already in progress for "
+                f"{target.connect_timeout:g} s: not starting another"
+            )
         try:
             self._proc = subprocess.Popen(
                 target.argv(),
@@ -192,8 +202,9 @@ class _SshStream:
         return text if len(text) <= 300 else text[:299] + "…"
 
     def _release(self) -> None:
-        if self._slot:
-            self._slot = False
+        with self._release_lock:  # the reader's thread and a closing thread may race
+            held, self._slot = self._slot, False
+        if held:
             self._target.handshakes.release()
 
     def _end(self) -> None:
@@ -224,7 +235,10 @@ class _SshRaw(io.RawIOBase):
 
     def __init__(self, stream: _SshStream) -> None:
         super().__init__()
-        self.sock = stream
+        # A proxy, not a reference: the stream holds this reader, and a cycle would keep
+        # ssh's stdout pipe open until the cycle collector runs (fds piled up when a
+        # flapping host made and dropped connections).
+        self.sock = weakref.proxy(stream)
 
     def readable(self) -> bool:
         return True
