@@ -163,11 +163,13 @@ class DockerSource:
         from dataclasses import replace
 
         from adapters.docker.models import HostSnapshot
-        from adapters.errors import Unreachable
+        from adapters.errors import SourceTimeout, Unreachable
 
         host = self._hosts[name]
         watcher = self._watcher_of.get(name)
-        self._failing.setdefault(name, watcher.connects if watcher is not None else 0)
+        if watcher is not None and isinstance(err, Unreachable | SourceTimeout):
+            # the link may be what failed: see `_recovered` (not for refusals, errors)
+            self._failing.setdefault(name, watcher.connects)
         if isinstance(err, Unreachable):
             host.reset()  # the engine may come back another version
             self._monitors[name].invalidate(None)

@@ -125,6 +125,8 @@ async def test_a_silently_dropped_event_stream_connects_again(containers: Contai
                 assert time.monotonic() < deadline, "the event stream never connected"
                 await asyncio.sleep(0.05)
             assert watcher.connects == 1
+            # Over TCP the stream probes its peer (a NAT dropping an idle stream shows).
+            assert watcher.tcp_keepalive
 
             proxy.drop()
             await run.until(lambda s: s.stale, 10, "polls failing through the black hole")
@@ -147,3 +149,66 @@ async def test_a_silently_dropped_event_stream_connects_again(containers: Contai
                 await asyncio.sleep(0.05)
     finally:
         proxy.close()
+
+
+class EventsNeverAnswered:
+    """An HTTP "engine" on loopback that answers the version probe like an engine and
+    never answers `GET /events` (a hung engine, or a link black-holed once connected)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        hanging = threading.Event()
+        self.hanging = hanging
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if "/events" in self.path:
+                    hanging.set()
+                    time.sleep(60)  # never answers in a test's lifetime
+                    return
+                body = b'{"ApiVersion": "1.41", "Version": "20.10.24"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.timeout(30)
+def test_an_event_request_never_answered_lets_the_watcher_go() -> None:
+    from adapters.docker.client import DockerHost
+    from adapters.docker.discovery import resolve
+    from adapters.docker.events import EventWatcher
+
+    engine = EventsNeverAnswered()
+    host = DockerHost(resolve("hung", f"tcp://127.0.0.1:{engine.port}"), timeout=1.0)
+    errors: list[str] = []
+    watcher = EventWatcher(host, lambda _e: None, on_error=errors.append, backoff=(0.2, 0.5))
+    try:
+        watcher.start()
+        assert engine.hanging.wait(10), "the watcher never asked for events"
+        # The request is bounded by the host's timeout: it fails, says so, and retries.
+        deadline = time.monotonic() + 5
+        while not errors:
+            assert time.monotonic() < deadline, "the event request was never given up"
+            time.sleep(0.05)
+        assert not watcher.connected
+        watcher.close()
+        assert watcher.join(3.0), "the watcher outlived close() by more than the timeout"
+    finally:
+        watcher.close()
+        host.close()
+        engine.close()

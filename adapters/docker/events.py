@@ -18,6 +18,7 @@ from typing import Any
 
 from adapters.docker.client import DockerHost
 from adapters.docker.models import DockerEvent
+from adapters.docker.raw_socket import keep_alive, socket_of
 
 __all__ = ["RELEVANT", "EventWatcher", "parse_event", "relevant"]
 
@@ -83,6 +84,8 @@ class EventWatcher:
             target=self._run, name=f"docker-events-{host.name}", daemon=True
         )
         self.connected = False
+        #: whether the stream's TCP socket probes a silent peer (tcp:// hosts)
+        self.tcp_keepalive = False
         self.connects = 0
         self.events_seen = 0
 
@@ -144,17 +147,29 @@ class EventWatcher:
             delay = min(delay * 2, self._backoff[1])
 
     def _follow(self) -> None:
-        client = self.host.new_client(timeout=None)
+        # Bounded until the engine answers (a hung engine, or a link black-holed right
+        # after connecting, must not hold this thread where close() cannot reach it);
+        # the stream itself has no read timeout: a quiet engine sends nothing.
+        client = self.host.new_client(timeout=self.host.timeout)
+        with self._lock:
+            self._client = client
         try:
-            stream = client.api.events(decode=True, filters={"type": "container"})
-        except Exception:
+            if self._closed.is_set():
+                raise _Closed
+            stream = _open_events(client)
+        except BaseException:
+            with self._lock:
+                self._client = None
             self._shut(None, client)
+            if self._closed.is_set():
+                return
             raise
         with self._lock:
-            self._stream, self._client = stream, client
+            self._stream = stream
         try:
             if self._closed.is_set():  # closed while connecting
                 return
+            self.tcp_keepalive = _quiet_forever(stream)
             self.connected = True
             self.connects += 1
             if self._on_connect is not None:
@@ -169,3 +184,36 @@ class EventWatcher:
             with self._lock:
                 self._stream = self._client = None
             self._shut(stream, client)
+
+
+def _open_events(client: Any) -> Any:
+    """`client.api.events(decode=True, filters=container)`, but bounded by the client's
+    timeout until the engine answers: the SDK's own passes `timeout=None`, so a request
+    never answered blocked for ever, out of reach of close()."""
+    from docker import types, utils
+
+    api = client.api
+    params = {"filters": utils.convert_filters({"type": "container"})}
+    response = api._get(api._url("/events"), params=params, stream=True)
+    api._raise_for_status(response)
+    return types.CancellableStream(api._stream_helper(response, decode=True), response)
+
+
+class _Closed(Exception):
+    """close() came before the request was sent."""
+
+
+def _quiet_forever(stream: Any) -> bool:
+    """Once the engine answered: no read timeout on the stream (it may stay quiet for
+    hours), and TCP keepalive where it runs over TCP, so that a connection dropped on the
+    way ends the read instead of blocking it forever. True when keepalive is on."""
+    try:
+        sock = socket_of(stream._response)
+        sock.settimeout(None)
+    except Exception:  # not the layout this was written for: keep the read timeout
+        log.debug("events: no socket under the stream", exc_info=True)
+        return False
+    try:
+        return keep_alive(sock)
+    except OSError:
+        return False

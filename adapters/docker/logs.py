@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.docker.log_stream import Dechunker, Demuxer, LineAssembler
 from adapters.docker.models import LogLine
+from adapters.docker.raw_socket import socket_of
 
 if TYPE_CHECKING:  # the SDK is loaded on first use, not when the console starts
     import docker
@@ -190,7 +191,7 @@ class LogFollower:
         if self.follow:
             # A followed log may stay quiet for hours: no read timeout (stop() ends it).
             with contextlib.suppress(Exception):
-                _socket_of(response).settimeout(None)
+                socket_of(response).settimeout(None)
         read = _body_reader(response)
         out: list[LogLine] = []
         assemblers = {
@@ -242,20 +243,12 @@ def _body_reader(response: Any) -> Callable[[], bytes]:
     return read
 
 
-def _socket_of(response: Any) -> Any:
-    fp = response.raw._fp.fp
-    raw = getattr(fp, "raw", None)
-    if raw is not None:
-        return getattr(raw, "_sock", None) or raw.sock
-    return fp._sock
-
-
 def _close_stream(stream: Any) -> None:
     """Shut the socket down (wakes a blocked recv in the reader), then close it."""
     response = getattr(stream, "_response", None)
     sock = None
     with contextlib.suppress(Exception):
-        sock = _socket_of(response)
+        sock = socket_of(response)
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
