@@ -551,3 +551,62 @@ def test_a_cancelled_execute_still_awaits_the_restore(
     asyncio.run(scenario())
     restored = docker_client.api.inspect_container(old.id)
     assert restored["Name"] == "/" + old.name and restored["State"]["Running"]
+
+
+# -- images without a health check: "healthy" means staying running `rollback_wait` s ---
+
+
+@pytest.fixture
+def plain_images(docker_client: Any) -> Iterator[dict[str, str]]:
+    """Images with no health check: `stays` runs until stopped, `exits` ends with code 3
+    about a second after it starts."""
+    repository = f"opsc-test/plain-{uuid.uuid4().hex[:8]}"
+    commands = {"stays": '["sleep", "3600"]', "exits": '["sh", "-c", "sleep 1; exit 3"]'}
+    tags: dict[str, str] = {}
+    try:
+        for name, cmd in commands.items():
+            tag = f"{repository}:{name}"
+            dockerfile = f"FROM {BASE_IMAGE}\nCMD {cmd}\n".encode()
+            docker_client.images.build(
+                fileobj=io.BytesIO(dockerfile),
+                tag=tag,
+                rm=True,
+                pull=False,
+                labels={TEST_LABEL: "1"},
+            )
+            tags[name] = tag
+        yield tags
+    finally:
+        for tag in tags.values():
+            docker_client.images.remove(tag, force=True)
+
+
+def test_without_a_health_check_staying_running_for_the_wait_is_success(
+    containers: Any, docker_client: Any, plain_images: dict[str, str], cleanup_prefix: str
+) -> None:
+    old = containers.run(plain_images["exits"], command="sleep 3600")
+    p = preview_rollback(docker_client, old.id, "local", plain_images["stays"])
+    assert p.refusal is None, p.refusal
+    steps: list[str] = []
+    started = time.monotonic()
+    result = execute_rollback(docker_client, p, 2.0, steps.append)
+    assert result.outcome == "rolled-back", result.message
+    assert time.monotonic() - started >= 2.0  # it did wait the whole time
+    assert any("waiting for the new container: running" in s for s in steps), steps
+    new = docker_client.containers.get(old.name)
+    assert new.id != old.id and new.status == "running"
+    assert new.attrs["Config"]["Image"] == plain_images["stays"]
+
+
+def test_without_a_health_check_exiting_during_the_wait_restores_the_old_one(
+    containers: Any, docker_client: Any, plain_images: dict[str, str], cleanup_prefix: str
+) -> None:
+    old = containers.run(plain_images["stays"])
+    p = preview_rollback(docker_client, old.id, "local", plain_images["exits"])
+    assert p.refusal is None, p.refusal
+    result = execute_rollback(docker_client, p, 6.0, lambda _m: None)
+    assert result.outcome == "restored", result.message
+    assert "exited (exit code 3)" in result.message
+    restored = docker_client.containers.get(old.name)
+    assert restored.id == old.id and restored.status == "running"
+    assert [c.id for c in ours(docker_client, cleanup_prefix)] == [old.id]
