@@ -62,9 +62,9 @@ class Timing:
         original_finish = CommandOutput.finish
         timing = self
 
-        def begin(panel: CommandOutput, text: str) -> None:
+        def begin(panel: CommandOutput, text: str, action: str = "") -> None:
             timing.begin = time.perf_counter()
-            original_begin(panel, text)
+            original_begin(panel, text, action)
 
         def add_batch(panel: CommandOutput, batch: object) -> None:
             timing.batches += 1
@@ -102,7 +102,7 @@ async def in_console(argv: list[str], workdir: Path, timing: Timing) -> tuple[fl
         await _until(lambda: timing.end > 0, limit=120)
         await pilot.pause()
         panel = app.screen.query_one(CommandOutput)
-        held = len(panel.log_view.lines)
+        held = panel.log_view.line_count
         status = str(panel.query_one("#cmd-status").render())
     return timing.end - timing.begin, status, held
 

@@ -9,6 +9,12 @@ exit code or signal, duration, output counts and the last lines.
 
 The action's environment values may be secrets, and a command may print them (`env`,
 `set -x`): every output line is masked before it reaches the panel or the audit.
+
+The audit's `last_lines` are the texts of the last lines, stdout and stderr interleaved
+as read; a stderr line is prefixed `stderr: ` (`STDERR_PREFIX`): one list a reader of
+the log sees at a glance, kept in the order the lines came. `output_lines` and
+`output_bytes` count both streams; `stdout_lines`, `stderr_lines`, `stdout_bytes` and
+`stderr_bytes` split them.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.errors import NotFound, PermissionDenied, SourceError, SourceTimeout
-from adapters.runbook.output import OutputBatch
+from adapters.runbook.output import OutputBatch, OutputLine
 from adapters.runbook.runner import GRACE, REAP_SECONDS, RunResult, RunSpec, run_command
 from console.actions import ActionPlan, ExecResult, NotStarted, Risk
 from console.config_runbook import MASK, RunbookActionConfig, param_of
@@ -34,6 +40,8 @@ from widgets.safe_text import sanitize
 SHELL = "/bin/sh"
 AUDIT_LINES = 20
 AUDIT_LINE_MAX = 300
+#: How a stderr line is marked in the audit record's `last_lines`.
+STDERR_PREFIX = "stderr: "
 #: Slack on top of the command's own timeout and grace before the life cycle gives up:
 #: the runner stops the command itself and reports exactly how it ended. Its worst case
 #: after the timeout: the grace, two bounded reaping waits, then the grace again for the
@@ -166,9 +174,14 @@ def execution_facts(result: RunResult, mask: Mask | None = None) -> dict[str, An
     """What the audit record keeps of a run: small, bounded, inert text only.
 
     `mask` hides secrets in the last lines, before they are cut to length (a cut secret
-    would no longer match).
+    would no longer match). Stderr lines are prefixed with `STDERR_PREFIX`.
     """
     masked = (mask(line) for line in result.last_lines) if mask else result.last_lines
+    streams = result.last_streams or ("stdout",) * len(result.last_lines)
+    last = [
+        (STDERR_PREFIX if stream == "stderr" else "") + line
+        for line, stream in zip(masked, streams, strict=True)
+    ]
     return {
         "status": result.status,
         "exit_code": result.exit_code,
@@ -177,7 +190,11 @@ def execution_facts(result: RunResult, mask: Mask | None = None) -> dict[str, An
         "escalated_to_sigkill": result.escalated,
         "output_lines": result.lines,
         "output_bytes": result.bytes,
-        "last_lines": [sanitize(line, max_len=AUDIT_LINE_MAX) for line in masked],
+        "stdout_lines": result.stdout_lines,
+        "stderr_lines": result.stderr_lines,
+        "stdout_bytes": result.stdout_bytes,
+        "stderr_bytes": result.stderr_bytes,
+        "last_lines": [sanitize(line, max_len=AUDIT_LINE_MAX) for line in last],
     }
 
 
@@ -222,9 +239,16 @@ def runbook_plan(
     started = _guarded("start", on_start)
     finished = _guarded("result", on_result)
 
+    secrets = any(len(value) >= SECRET_MIN for value in env.values())
+
     def show(batch: OutputBatch) -> None:
-        if on_output is not None:
-            on_output(replace(batch, lines=tuple(mask(line) for line in batch.lines)))
+        if on_output is None:
+            return
+        if secrets:
+            # The constructor, not `dataclasses.replace`: a flood brings 1,000 lines a batch.
+            lines = tuple(OutputLine(mask(ln.text), ln.stream, ln.cut) for ln in batch.lines)
+            batch = replace(batch, lines=lines)
+        on_output(batch)
 
     async def execute() -> ExecResult:
         if cancel is not None and cancel.is_set():

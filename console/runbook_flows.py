@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 class OutputSink(Protocol):
     """Where a running command's output is shown (`widgets.command_output.CommandOutput`)."""
 
-    def begin(self, command: str) -> None: ...
+    def begin(self, command: str, action: str = "") -> None: ...
 
     def add_batch(self, batch: OutputBatch) -> None: ...
 
@@ -75,7 +75,8 @@ async def run_action_flow(
     def begin(command: str) -> None:
         started.append(command)
         if sink is not None:
-            sink.begin(command)
+            # The action's name too: a saved copy of the output is named after it.
+            sink.begin(command, action.name)
 
     plan = runbook_plan(
         action,

@@ -3,23 +3,41 @@
 `enter` runs the selected action, `R` the rollback one, and each action's own `key`
 (from the config) runs it; every run goes through the action life cycle (preview of
 the exact argv, confirmation by risk, recheck, audit). The output panel below shows
-the command's output live, bounded and inert, then its result line.
+the command's output live, bounded and inert, stderr marked, then its result line.
+
+`p` saves the lines the panel holds to a new file (0600) in the directory the container
+log view saves to, named after the action; the notice says where, how many lines, and
+how many were not kept. The key is the log view's own binding (`logs.save`): one id for
+"save the output shown", remapped in both places at once.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from console.bindings import bindings
+from console.bindings import BY_ID, bindings
 from console.config_runbook import RunbookActionConfig, reserved_keys
 from screens.base import ConsoleScreen
-from widgets.command_output import CommandOutput
+from widgets.command_output import CommandOutput, OutputExport
 from widgets.runbook_list import RunbookList, RunbookRow
 from widgets.safe_text import safe_text
 
-RUNBOOK_BINDINGS = ("runbook.run", "runbook.rollback", "runbook.down", "runbook.up")
+RUNBOOK_BINDINGS = (
+    "runbook.run",
+    "runbook.rollback",
+    "runbook.down",
+    "runbook.up",
+    "logs.save",
+)
+#: Files of the same name (two saves in one second) get "-2", "-3", … up to this.
+SAVE_ATTEMPTS = 100
 
 EMPTY_HINT = """No runbook actions are configured for target {target}.
 
@@ -45,7 +63,7 @@ class RunbookScreen(ConsoleScreen):
     """The list of the target's actions above the output panel."""
 
     BINDINGS = bindings(*RUNBOOK_BINDINGS)
-    # The list, not the output panel: a focused Log would take up/down for scrolling.
+    # The list, not the output panel: a focused LogView takes up/down for scrolling.
     # Tab moves to the panel to scroll the output.
     AUTO_FOCUS = "#runbook-list"
 
@@ -65,12 +83,17 @@ class RunbookScreen(ConsoleScreen):
     def _bind_action_keys(self) -> None:
         """Each action's own `key` runs it here (not a keymap id: it is per target).
 
-        The config refuses keys the console uses; a key remapped onto since (`keymap:`)
-        is skipped here rather than shadowing the console's own binding.
+        The config refuses keys the console uses; a key remapped onto since (`keymap:`),
+        or one of this screen's own keys the config does not reserve (`p`, shared with
+        the log view), is skipped here rather than shadowing the console's own binding.
         """
+        keymap = self.console().config.keymap
         taken = set(reserved_keys())
-        for keys in self.console().config.keymap.values():
+        for keys in keymap.values():
             taken.update(k.strip() for k in keys.split(","))
+        for binding_id in RUNBOOK_BINDINGS:
+            if binding_id not in keymap:
+                taken.update(k.strip() for k in BY_ID[binding_id].key.split(","))
         self.skipped_keys: list[str] = []
         for action in self.console().target.runbook:
             if action.key is None:
@@ -111,7 +134,8 @@ class RunbookScreen(ConsoleScreen):
     def _warn_skipped_keys(self) -> None:
         if self.skipped_keys:
             self.notify(
-                "Runbook keys taken by the keymap, not bound here: " + ", ".join(self.skipped_keys),
+                "Runbook action keys the console uses here (or the keymap took), not bound: "
+                + ", ".join(self.skipped_keys),
                 severity="warning",
                 markup=False,
             )
@@ -167,6 +191,30 @@ class RunbookScreen(ConsoleScreen):
 
         start_runbook_action(self.console(), action, {}, self.output_panel())
 
+    def action_save(self) -> None:
+        """Save the output panel's lines to a new file; a notice says where."""
+        panel = self.output_panel()
+        if not panel.started:
+            self.notify("No output to save: no command has run here yet.", markup=False)
+            return
+        from console.paths import state_dir
+        from screens.container_logs import log_file_name
+
+        export = panel.export()
+        name = log_file_name(f"runbook-{export.action or 'output'}", self.console().clock())
+        self._write(state_dir() / "logs", name, export)
+
+    @work(thread=True, exit_on_error=False, group="runbook-save")
+    def _write(self, folder: Path, name: str, export: OutputExport) -> None:
+        try:
+            path = write_private(folder, name, export.lines)
+        except OSError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Could not save the output: {exc}", severity="error", markup=False
+            )
+            return
+        self.app.call_from_thread(self.notify, saved_message(path, export), markup=False)
+
 
 def runbook_row(action: RunbookActionConfig) -> RunbookRow:
     """What the runbook list shows of `action`."""
@@ -178,3 +226,45 @@ def runbook_row(action: RunbookActionConfig) -> RunbookRow:
         description=action.description,
         params=tuple(p for p in action.params if p != "target"),
     )
+
+
+def write_private(folder: Path, name: str, lines: Sequence[str]) -> Path:
+    """Write `lines` to a new file `name` in `folder` (created 0700), readable by its
+    owner only (0600: a command's output can hold tokens and customer data).
+
+    Never overwrites: an existing name gets "-2", "-3", … before its extension.
+    """
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    for attempt in range(1, SAVE_ATTEMPTS + 1):
+        candidate = name if attempt == 1 else f"{stem}-{attempt}{dot}{ext}"
+        path = folder / candidate
+        try:
+            # O_EXCL: never follows a symlink planted under that name, never truncates.
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            continue
+        with open(fd, "w", encoding="utf-8") as out:
+            out.writelines(line + "\n" for line in lines)
+        return path
+    raise FileExistsError(f"{folder / name} and {SAVE_ATTEMPTS - 1} numbered names exist")
+
+
+def saved_message(path: Path, export: OutputExport) -> str:
+    """What the operator is told after a save: where, how many lines, what is missing."""
+    text = f"Saved {export.kept:,} lines of output to {path}"
+    missing: list[str] = []
+    if export.dropped:
+        missing.append(
+            f"the {export.dropped:,} lines before them were not kept "
+            "(the panel keeps only the newest)"
+        )
+    if export.skipped:
+        missing.append(f"{export.skipped:,} lines were skipped in a flood (marked in the file)")
+    if missing:
+        text += f" of {export.total:,}; " + "; ".join(missing)
+    if export.running:
+        text += ". The command is still running: this is its output so far"
+    return text + "."

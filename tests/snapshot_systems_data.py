@@ -24,7 +24,7 @@ from adapters.health.models import (
     HealthSnapshot,
     StateChange,
 )
-from adapters.runbook.output import OutputBatch
+from adapters.runbook.output import OutputBatch, OutputLine
 from console.state import SourceState
 from tests.snapshot_data import CLOCK
 
@@ -512,20 +512,31 @@ RUNBOOK: list[dict[str, Any]] = [
 ]
 RUNBOOK_COMMAND = "docker service rollback shop_web"
 RUNBOOK_OUTPUT = OutputBatch(
-    lines=(
-        "shop_web",
-        "rollback: manually requested rollback",
-        "overall progress: rolling back update: 0 out of 3 tasks",
-        "1/3: running   [>                                                  ]",
-        "overall progress: rolling back update: 3 out of 3 tasks",
-        "1/3: running   [==================================================>]",
-        "2/3: running   [==================================================>]",
-        "3/3: running   [==================================================>]",
-        "verify: Service shop_web converged",
-        "rollback: rollback completed \x1b[32m(ok)\x1b[0m",
+    lines=tuple(
+        OutputLine(text, stream)
+        for text, stream in (
+            ("shop_web", "stdout"),
+            ("rollback: manually requested rollback", "stdout"),
+            ("overall progress: rolling back update: 0 out of 3 tasks", "stdout"),
+            ("1/3: running   [>                                                  ]", "stdout"),
+            (
+                "image registry.example/shop/web:1.41 could not be accessed on a registry "
+                "to record its digest",
+                "stderr",
+            ),
+            ("overall progress: rolling back update: 3 out of 3 tasks", "stdout"),
+            ("1/3: running   [==================================================>]", "stdout"),
+            ("2/3: running   [==================================================>]", "stdout"),
+            ("3/3: running   [==================================================>]", "stdout"),
+            ("verify: Service shop_web converged", "stdout"),
+            ("rollback: rollback completed \x1b[32m(ok)\x1b[0m", "stdout"),
+        )
     ),
     skipped=0,
-    total_lines=10,
-    total_bytes=512,
+    total_lines=11,
+    total_bytes=594,
+    stderr_lines=1,
 )
-RUNBOOK_RESULT = "rollback-web: exit 0 after 14.2 s (10 lines, 512 bytes of output)"
+RUNBOOK_RESULT = (
+    "rollback-web: exit 0 after 14.2 s (11 lines, 594 bytes of output; 1 of the lines on stderr)"
+)

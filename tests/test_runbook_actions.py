@@ -51,7 +51,7 @@ async def run(
 
     def show(batch: OutputBatch) -> None:
         if shown is not None:
-            shown.extend(batch.lines)
+            shown.extend(line.text for line in batch.lines)
 
     plan = runbook_plan(
         action,
@@ -90,7 +90,58 @@ async def test_failure_is_audited_failed_with_the_exit_code(tmp_path: Path) -> N
     assert outcome.status == "failed" and "exit 2" in outcome.message
     assert record["outcome"] == "failed" and record["error"].startswith("exit 2 after")
     assert record["execution"]["exit_code"] == 2
-    assert record["execution"]["last_lines"] == ["oops"]
+    assert record["execution"]["last_lines"] == ["stderr: oops"]
+    assert record["execution"]["stderr_lines"] == 1 and record["execution"]["stdout_lines"] == 0
+
+
+INTERLEAVED = (
+    "echo step 1; sleep 0.1; echo 'warning: slow' >&2; sleep 0.1; echo step 2; sleep 0.1; "
+    "echo 'fatal: gave up' >&2; exit 1"
+)
+
+
+async def test_streams_are_counted_and_stderr_marked_in_the_audit(tmp_path: Path) -> None:
+    action = RunbookActionConfig(name="mixed", argv=("sh", "-c", INTERLEAVED))
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.status == "failed" and "2 of the lines on stderr" in outcome.message
+    execution = record["execution"]
+    # The totals as before, and the split per stream beside them.
+    assert execution["output_lines"] == 4
+    assert execution["output_bytes"] == len("step 1\nwarning: slow\nstep 2\nfatal: gave up\n")
+    assert (execution["stdout_lines"], execution["stderr_lines"]) == (2, 2)
+    assert execution["stdout_bytes"] == len("step 1\nstep 2\n")
+    assert execution["stderr_bytes"] == len("warning: slow\nfatal: gave up\n")
+    assert execution["last_lines"] == [
+        "step 1",
+        "stderr: warning: slow",
+        "step 2",
+        "stderr: fatal: gave up",
+    ]
+
+
+async def test_hostile_bytes_on_stderr_are_inert_in_the_panel_feed_and_audit(
+    tmp_path: Path,
+) -> None:
+    """Escape sequences and controls on stderr: the audit keeps them visible and inert;
+    the panel gets the raw text (it sanitises what it draws), masked like stdout."""
+    script = (
+        "printf 'evil \\033]0;pwned\\007 \\033[2J\\342\\200\\256 bell\\007 %s\\n' \"$TOKEN\" >&2"
+    )
+    action = RunbookActionConfig(
+        name="hostile", argv=("sh", "-c", script), env=(("TOKEN", "s3cr3t-value"),)
+    )
+    lines: list[tuple[str, str]] = []
+
+    def panel(batch: OutputBatch) -> None:
+        lines.extend((line.stream, line.text) for line in batch.lines)
+
+    outcome, (record,) = await run(tmp_path, action, on_output=panel)
+    assert outcome.succeeded
+    assert lines == [("stderr", "evil \x1b]0;pwned\x07 \x1b[2J\u202e bell\x07 ********")]
+    (last,) = record["execution"]["last_lines"]
+    assert last == "stderr: evil ␛]0;pwned␇ ␛[2J<U+202E> bell␇ ********"
+    text = (tmp_path / "audit.jsonl").read_text()
+    assert "\\u001b" not in text and "s3cr3t-value" not in text
 
 
 async def test_timeout_is_audited_as_timeout(tmp_path: Path) -> None:

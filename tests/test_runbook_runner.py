@@ -51,9 +51,46 @@ async def test_success_streams_lines_and_counts() -> None:
     assert result.status == "succeeded" and result.exit_code == 0 and result.signal is None
     assert result.lines == 3 and result.bytes == len("one\ntwo\nthree")
     assert result.last_lines == ("one", "two", "three")
-    shown = [line for batch in batches for line in batch.lines]
-    assert shown == ["one", "two", "three"]  # stderr joined in order, last partial line kept
-    assert "exit 0" in result.describe(20, 1)
+    assert result.last_streams == ("stdout", "stderr", "stdout")
+    shown = [(line.text, line.stream) for batch in batches for line in batch.lines]
+    # In order, each with its stream; the last partial line kept.
+    assert shown == [("one", "stdout"), ("two", "stderr"), ("three", "stdout")]
+    assert (result.stdout_lines, result.stderr_lines) == (2, 1)
+    assert (result.stdout_bytes, result.stderr_bytes) == (len("one\nthree"), len("two\n"))
+    assert "exit 0" in result.describe(20, 1) and "1 of the lines on stderr" in result.describe(
+        20, 1
+    )
+
+
+INTERLEAVED = (
+    "echo out-1; sleep 0.1; echo err-1 >&2; sleep 0.1; echo out-2; sleep 0.1; "
+    "echo err-2 >&2; printf part; sleep 0.1; echo err-3 >&2; sleep 0.1; echo ial; "
+    "sleep 0.1; printf 'no newline' >&2"
+)
+
+
+async def test_interleaved_streams_keep_their_order_and_their_streams() -> None:
+    """Lines written a moment apart on two pipes arrive in the order they were written;
+    a stderr line in the middle of a stdout line does not split it."""
+    batches: list[OutputBatch] = []
+    result = await run_command(spec("sh", "-c", INTERLEAVED), on_output=batches.append)
+    expected = [
+        ("out-1", "stdout"),
+        ("err-1", "stderr"),
+        ("out-2", "stdout"),
+        ("err-2", "stderr"),
+        ("err-3", "stderr"),
+        ("partial", "stdout"),
+        ("no newline", "stderr"),
+    ]
+    shown = [(line.text, line.stream) for batch in batches for line in batch.lines]
+    assert shown == expected
+    assert list(zip(result.last_lines, result.last_streams, strict=True)) == expected
+    assert result.lines == 7 and (result.stdout_lines, result.stderr_lines) == (3, 4)
+    assert result.stdout_bytes == len("out-1\nout-2\npartial\n")
+    assert result.stderr_bytes == len("err-1\nerr-2\nerr-3\nno newline")
+    assert result.bytes == result.stdout_bytes + result.stderr_bytes
+    assert batches[-1].stderr_lines == 4 and batches[-1].total_lines == 7
 
 
 async def test_failure_keeps_exit_code_and_last_lines() -> None:
@@ -204,6 +241,40 @@ async def test_a_50_mb_line_without_newline_stays_bounded() -> None:
     assert peak < 4 * MB, f"peak {peak / MB:.1f} MiB"
 
 
+STDERR_LINE_AND_STDOUT_LINES = (
+    "import sys\n"
+    "for i in range(50):\n"
+    "    sys.stderr.buffer.write(b'e' * 1048576); sys.stderr.flush()\n"
+    "    sys.stdout.buffer.write(b'out %d\\n' % i); sys.stdout.flush()\n"
+)
+
+
+async def test_a_50_mb_stderr_line_beside_stdout_lines_stays_bounded() -> None:
+    """Each stream has its own partial line: stderr's 50 MB line is cut at the cap, and
+    stdout's lines, read in between, are whole and in order."""
+    batches: list[OutputBatch] = []
+    tracemalloc.start()
+    try:
+        result = await run_command(
+            spec(PY, "-c", STDERR_LINE_AND_STDOUT_LINES), on_output=batches.append
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.status == "succeeded"
+    assert result.stderr_bytes == 50 * MB and result.stderr_lines == 1
+    assert result.stdout_lines == 50 and result.lines == 51
+    assert result.bytes == result.stdout_bytes + result.stderr_bytes
+    assert peak < 4 * MB, f"peak {peak / MB:.1f} MiB"
+    shown = [line for batch in batches for line in batch.lines]
+    assert [line.text for line in shown if line.stream == "stdout"] == [
+        f"out {i}" for i in range(50)
+    ]
+    (long,) = [line for line in shown if line.stream == "stderr"]
+    assert long.cut and long.text == "e" * 4096
+    assert result.last_lines[-1] == "e" * 4096 + "…" and result.last_streams[-1] == "stderr"
+
+
 def test_capture_handles_any_chunking() -> None:
     data = b"alpha\r\nbeta\n\ngamma-long-line\ndelta"
     whole = OutputCapture(line_cap=8)
@@ -224,10 +295,37 @@ def test_capture_flood_keeps_only_the_newest_for_the_panel() -> None:
     capture.feed(b"".join(b"%d\n" % i for i in range(1000)))
     batch = capture.take_batch()
     assert batch is not None
-    assert batch.lines == ("997", "998", "999") and batch.skipped == 997
+    assert [line.text for line in batch.lines] == ["997", "998", "999"]
+    assert batch.skipped == 997
     assert batch.total_lines == 1000
     assert capture.last_lines(5) == ("995", "996", "997", "998", "999")
     assert capture.take_batch() is None
+
+
+def test_capture_keeps_a_partial_line_per_stream() -> None:
+    capture = OutputCapture(line_cap=8)
+    capture.feed(b"ab", "stdout")
+    capture.feed(b"X\nY", "stderr")  # a whole stderr line between two halves of stdout's
+    capture.feed(b"c\nd", "stdout")
+    capture.feed(b"123456789\n", "stderr")  # completes "Y…", cut at the cap
+    capture.close("stdout")
+    assert capture.last_entries(10) == (
+        ("X", "stderr"),
+        ("abc", "stdout"),
+        ("Y1234567…", "stderr"),
+        ("d", "stdout"),
+    )
+    batch = capture.take_batch()
+    assert batch is not None
+    assert [(line.text, line.stream, line.cut) for line in batch.lines] == [
+        ("X", "stderr", False),
+        ("abc", "stdout", False),
+        ("Y1234567", "stderr", True),
+        ("d", "stdout", False),
+    ]
+    assert capture.lines_by_stream == {"stdout": 2, "stderr": 2}
+    assert capture.bytes_by_stream == {"stdout": 5, "stderr": 13}
+    assert batch.total_lines == 4 and batch.stderr_lines == 2
 
 
 async def test_env_and_cwd_reach_the_command(tmp_path: Path) -> None:
@@ -351,7 +449,7 @@ async def test_a_failing_output_callback_does_not_end_the_run() -> None:
         calls += 1
         if calls == 1:
             raise RuntimeError("the panel is gone")
-        shown.extend(batch.lines)
+        shown.extend(line.text for line in batch.lines)
 
     result = await run_command(
         spec("sh", "-c", "echo first; sleep 0.6; echo second; exit 5"),

@@ -13,13 +13,14 @@ import pytest
 import yaml
 from textual.app import App, ComposeResult
 
-from adapters.runbook.output import OutputBatch
+from adapters.runbook.output import OutputBatch, OutputLine
 from console.app import OpsConsoleApp
 from console.config import load_config
 from screens.confirm import ConfirmScreen
 from screens.runbook import RunbookScreen
 from tests.pg_situations import wait_until
-from widgets.command_output import BoundedLog, CommandOutput
+from widgets.command_output import CommandOutput
+from widgets.key_bar import KeyBar
 from widgets.runbook_list import RunbookList
 
 pytestmark = pytest.mark.timeout(90)
@@ -54,6 +55,20 @@ def panel(app: OpsConsoleApp) -> CommandOutput:
 
 def status_text(app: OpsConsoleApp) -> str:
     return str(panel(app).query_one("#cmd-status").render())
+
+
+def held(out: CommandOutput) -> list[tuple[str, str]]:
+    """(stream, text) of every line the panel holds, oldest first ("notice" for its own)."""
+    return [tuple(line.split(" ", 1)) for line in out.log_view.export_lines()]  # type: ignore[misc]
+
+
+def texts(out: CommandOutput) -> list[str]:
+    """The text of every output line the panel holds."""
+    return [text for stream, text in held(out) if stream != "notice"]
+
+
+def stdout(*lines: str) -> tuple[OutputLine, ...]:
+    return tuple(OutputLine(line) for line in lines)
 
 
 async def test_lists_every_action_inert(tmp_path: Path) -> None:
@@ -97,8 +112,7 @@ async def test_enter_confirm_runs_streams_and_audits(tmp_path: Path) -> None:
         await pilot.press("y")
         await wait_until(lambda: not app.action_running, what="the run to end")
         await pilot.pause()
-        log = panel(app).log_view
-        assert list(log.lines)[-3:] == ["hello 1", "hello 2", "hello 3"]
+        assert texts(panel(app))[-3:] == ["hello 1", "hello 2", "hello 3"]
         assert "exit 4 after" in status_text(app)
         assert panel(app).has_class("-failed")
         (record,) = app.audit.recent()
@@ -186,7 +200,7 @@ async def test_action_key_runs_that_action(tmp_path: Path) -> None:
         await pilot.press("y")
         await wait_until(lambda: not app.action_running, what="the run")
         await pilot.pause()
-        assert "second ran" in panel(app).log_view.lines
+        assert "second ran" in texts(panel(app))
         assert app.screen.query_one(RunbookList).selected.name == "second"
 
 
@@ -200,7 +214,8 @@ async def test_read_only_target_refuses_and_audits(tmp_path: Path) -> None:
         assert not isinstance(app.screen, ConfirmScreen)
         (record,) = app.audit.recent()
         assert record.outcome == "refused-read-only"
-        assert "Read-only" in status_text(app)
+        # The audit is written before the result is shown: the panel's line comes after.
+        await wait_until(lambda: "Read-only" in status_text(app), what="the panel's result")
     assert not marker.exists()
 
 
@@ -278,14 +293,13 @@ async def test_output_panel_keeps_moving_after_it_is_full() -> None:
         out.begin("seq")
         total = 0
         for round_ in range(8):
-            lines = tuple(f"L{total + i:04d}" for i in range(30))
+            lines = stdout(*(f"L{total + i:04d}" for i in range(30)))
             total += 30
             out.add_batch(OutputBatch(lines, 0, total, total * 6))
             await pilot.pause()
             shot = app.export_screenshot()
             assert f"L{total - 1:04d}" in shot, f"round {round_}: the newest line is not drawn"
-        log = out.query_one(BoundedLog)
-        assert len(log.lines) == 50 and log.lines[-1] == "L0239"
+        assert out.log_view.line_count == 50 and texts(out)[-1] == "L0239"
         assert "L0000" not in app.export_screenshot()
 
 
@@ -294,10 +308,12 @@ async def test_flood_batches_mark_skipped_lines() -> None:
     async with app.run_test(size=(80, 20)) as pilot:
         out = app.query_one(CommandOutput)
         out.begin("flood")
-        out.add_batch(OutputBatch(("a\x1b[2Jb",), 9999, 10000, 123456))
+        out.add_batch(OutputBatch(stdout("a\x1b[2Jb"), 9999, 10000, 123456))
         await pilot.pause()
-        lines = list(out.log_view.lines)
-        assert lines == ["… 9,999 lines not shown (output too fast) …", "a␛[2Jb"]
+        assert [row.rstrip() for row in out.log_view.visible_lines()[:2]] == [
+            " … 9,999 lines not shown (output too fast) …",
+            " a␛[2Jb",
+        ]
 
 
 FLOOD_50MB = (
@@ -321,7 +337,7 @@ async def test_50_mb_flood_gives_a_clear_result_and_the_console_keeps_running(
         await wait_until(lambda: not app.action_running, timeout=60, what="the flood to end")
         await pilot.pause()
         assert "51,200 lines, 52,428,800 bytes of output" in status_text(app)
-        assert len(panel(app).log_view.lines) <= 2000  # bounded
+        assert panel(app).log_view.line_count <= 2000  # bounded
         (record,) = app.audit.recent()
         assert record.outcome == "succeeded"
         assert record.execution["output_bytes"] == 52_428_800
@@ -355,7 +371,7 @@ async def test_started_from_another_screen_shows_output_on_the_runbook_screen(
         await wait_until(lambda: not app.action_running, what="the run")
         await pilot.pause()
         assert isinstance(app.screen, RunbookScreen)
-        assert "rolled back" in panel(app).log_view.lines
+        assert "rolled back" in texts(panel(app))
         assert [r.outcome for r in app.audit.recent()] == ["succeeded", "cancelled"]
 
 
@@ -413,8 +429,7 @@ async def test_env_secret_never_reaches_the_panel_or_the_audit(tmp_path: Path) -
         await pilot.press("y")
         await wait_until(lambda: not app.action_running, what="the run")
         await pilot.pause()
-        lines = list(panel(app).log_view.lines)
-        assert lines == ["token=********", "plain ********"]
+        assert texts(panel(app)) == ["token=********", "plain ********"]
         assert "s3cr3t-value" not in app.export_screenshot()
         (record,) = app.audit.recent()
         assert record.outcome == "succeeded"
@@ -475,7 +490,7 @@ async def test_a_detached_panel_ignores_late_output() -> None:
         out.begin("seq")
         await out.remove()
         await pilot.pause()
-        out.add_batch(OutputBatch(("late",), 0, 1, 5))
+        out.add_batch(OutputBatch(stdout("late"), 0, 1, 5))
         out.finish("exit 0", True)
         out.begin("again")
         assert out.running  # the state of the run it saw begin, untouched since
@@ -589,3 +604,178 @@ async def test_bang_on_the_health_screen_runs_an_action_on_the_selected_service(
         ("runbook.undo", "succeeded"),
         ("runbook.mark", "succeeded"),
     ]
+
+
+# -- stdout and stderr told apart; saving the output ---------------------------------------
+
+INTERLEAVED = (
+    "echo 'out one'; sleep 0.15; echo 'err one' >&2; sleep 0.15; echo 'out two'; sleep 0.15; "
+    "echo 'err two' >&2; sleep 0.15; echo 'out three'"
+)
+INTERLEAVED_SHOWN = [
+    ("stdout", "out one"),
+    ("stderr", "err one"),
+    ("stdout", "out two"),
+    ("stderr", "err two"),
+    ("stdout", "out three"),
+]
+
+
+async def run_confirmed(app: OpsConsoleApp, pilot: Any, key: str = "enter") -> None:
+    await pilot.press(key)
+    await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+    await pilot.press("y")
+    await wait_until(lambda: not app.action_running, what="the run")
+    await pilot.pause()
+
+
+def row_of(out: CommandOutput, text: str) -> Any:
+    """The drawn strip of the row showing `text`."""
+    view = out.log_view
+    for y, row in enumerate(view.visible_lines()):
+        if text in row:
+            return view.render_line(y)
+    raise AssertionError(f"{text!r} is not on screen: {view.visible_lines()}")
+
+
+async def test_interleaved_stdout_and_stderr_show_in_order_with_stderr_marked(
+    tmp_path: Path,
+) -> None:
+    app = runbook_app(tmp_path, [{"name": "mixed", "argv": ["sh", "-c", INTERLEAVED]}])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await run_confirmed(app, pilot)
+        out = panel(app)
+        assert held(out) == INTERLEAVED_SHOWN
+        rows = [row.rstrip() for row in out.log_view.visible_lines()[:5]]
+        # The log view's gutter: a bar on stderr rows, blank on stdout rows.
+        assert rows == [" out one", "▍err one", " out two", "▍err two", " out three"]
+        out_row, err_row = row_of(out, "out two"), row_of(out, "err two")
+        _, out_text = list(out_row)[:2]
+        err_mark, err_text = list(err_row)[:2]
+        assert err_mark.text == "▍" and err_mark.style.color is not None
+        assert err_text.style.color != out_text.style.color  # stderr text drawn apart
+        assert "5 lines, 42 bytes of output; 2 of the lines on stderr" in status_text(app)
+        (record,) = app.audit.recent()
+        execution = record.execution
+        assert execution is not None and execution["output_lines"] == 5
+        assert (execution["stdout_lines"], execution["stderr_lines"]) == (3, 2)
+        assert (execution["stdout_bytes"], execution["stderr_bytes"]) == (26, 16)
+        assert execution["last_lines"] == [
+            "out one",
+            "stderr: err one",
+            "out two",
+            "stderr: err two",
+            "out three",
+        ]
+        assert not app.internal_errors
+
+
+HOSTILE_STDERR = (
+    "printf 'fine\\n'; sleep 0.1; "
+    "printf '[bold red]x[/] \\033]0;pwned\\007 \\033]52;c;aGk=\\007 \\033[2J"
+    "\\342\\200\\256gnp.exe end\\n' >&2"
+)
+
+
+async def test_hostile_bytes_on_stderr_stay_inert(tmp_path: Path) -> None:
+    app = runbook_app(tmp_path, [{"name": "evil", "argv": ["sh", "-c", HOSTILE_STDERR]}])
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await run_confirmed(app, pilot)
+        rows = [row.rstrip() for row in panel(app).log_view.visible_lines()[:2]]
+        assert rows == [
+            " fine",
+            "▍[bold red]x[/] ␛]0;pwned␇ ␛]52;c;aGk=␇ ␛[2J<U+202E>gnp.exe end",
+        ]
+        shot = app.export_screenshot()
+        assert "\x1b" not in shot and "\u202e" not in shot and "pwned" in shot
+        (record,) = app.audit.recent()
+        assert record.execution["last_lines"][-1].startswith("stderr: [bold red]x[/] ␛]0;pwned␇")
+        assert not app.internal_errors
+
+
+async def test_p_saves_the_output_to_a_private_file(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    script = INTERLEAVED + "; printf 'tail \\033[31mred\\033[0m\\tend\\n' >&2"
+    app = runbook_app(tmp_path, [{"name": "mixed", "argv": ["sh", "-c", script]}])
+    folder = tmp_path / "state" / "ops-console" / "logs"
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        bar = app.screen.query_one(KeyBar).build_line().plain
+        assert " p Save " in bar
+        await pilot.press("p")  # nothing run yet: nothing to save, no file
+        await pilot.pause()
+        assert any("No output to save" in str(n.message) for n in app._notifications)
+        await run_confirmed(app, pilot)
+        await pilot.press("p")
+        (saved,) = await wait_until(lambda: list(folder.glob("*.log")), what="the saved file")
+        assert saved.name.startswith("runbook-mixed-") and saved.suffix == ".log"
+        assert saved.stat().st_mode & 0o777 == 0o600
+        assert saved.read_text().splitlines() == [
+            *(f"{stream} {text}" for stream, text in INTERLEAVED_SHOWN),
+            "stderr tail red\tend",  # escape sequences stripped, the tab kept
+        ]
+        message = await wait_until(
+            lambda: next((n.message for n in app._notifications if "Saved" in n.message), None),
+            what="the notice",
+        )
+        assert message == f"Saved 6 lines of output to {saved}."
+        await pilot.press("p")  # the same second: a second file, never overwritten
+        await wait_until(lambda: len(list(folder.glob("*.log"))) == 2, what="the second file")
+        assert not app.internal_errors
+
+
+async def test_export_says_what_the_panel_did_not_keep() -> None:
+    app = PanelApp()  # a panel of 50 lines
+    async with app.run_test(size=(80, 20)) as pilot:
+        out = app.query_one(CommandOutput)
+        out.begin("seq", "count")
+        out.add_batch(OutputBatch(stdout(*(f"L{i}" for i in range(40))), 0, 40, 200))
+        # A flood: 500 lines skipped before the next 30 (10 of them on stderr).
+        lines = stdout(*(f"L{i}" for i in range(540, 560))) + tuple(
+            OutputLine(f"E{i}", "stderr") for i in range(10)
+        )
+        out.add_batch(OutputBatch(lines, 500, 570, 3000, stderr_lines=10))
+        await pilot.pause()
+        export = out.export()
+        assert (export.kept, export.total, export.skipped, export.action) == (49, 570, 500, "count")
+        assert export.dropped == 21 and export.running
+        assert (
+            export.lines[0]
+            == "notice … 21 earlier lines were not kept (the panel keeps the newest 50) …"
+        )
+        assert export.lines[1:20] == tuple(f"stdout L{i}" for i in range(21, 40))
+        assert export.lines[20] == "notice … 500 lines not shown (output too fast) …"
+        assert export.lines[-1] == "stderr E9"
+        from screens.runbook import saved_message
+
+        text = saved_message(Path("/x/runbook-count.log"), export)
+        assert text.startswith("Saved 49 lines of output to /x/runbook-count.log of 570; ")
+        assert "the 21 lines before them were not kept" in text
+        assert "500 lines were skipped in a flood" in text
+        assert "still running" in text
+
+
+async def test_an_action_key_on_p_gives_way_to_save_with_a_warning(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    app = runbook_app(tmp_path, [{"name": "touchy", "argv": ["touch", str(marker)], "key": "p"}])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await pilot.pause()
+        assert any("not bound: p" in str(n.message) for n in app._notifications)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmScreen) and not marker.exists()
+        assert not app.action_running and not app.internal_errors
+
+
+async def test_a_long_line_wraps_instead_of_being_cut() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        out = app.query_one(CommandOutput)
+        out.begin("long")
+        out.add_batch(OutputBatch((OutputLine("a" * 70 + "END", "stderr"),), 0, 1, 74))
+        await pilot.pause()
+        rows = [row.rstrip() for row in out.log_view.visible_lines()]
+        assert rows[0].startswith("▍aaa") and any(row.endswith("END") for row in rows[1:3])

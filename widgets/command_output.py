@@ -1,45 +1,59 @@
 """The live output of a runbook command: what runs, its output (bounded, inert), the result.
 
 Output arrives in batches (see `adapters.runbook.output.OutputBatch`), already bounded
-by the runner; this widget sanitises every line (escape sequences, control and bidi
-characters made visible: a command's output cannot clear the screen or set the
-clipboard) and keeps the last `MAX_LINES` of them in a `Log`.
+by the runner, each line knowing its stream. The lines go into the container log's own
+`LogView` (widgets/log_view.py), so a command's stderr looks like a container's: a red
+bar in the gutter and a dimmer colour (lines that read as warnings or errors coloured as
+such), stdout a blank gutter. That view keeps the last `MAX_LINES` lines, sanitises a
+line only when it draws it (escape sequences, control and bidi characters made visible:
+a command's output cannot clear the screen or set the clipboard), draws only the rows
+on screen, and keeps repainting once full (Textual's `Log(max_lines=N)` does not). Long
+lines wrap, as in a terminal.
 
-Textual 8.2.8's `Log(max_lines=N)` stops repainting once it holds N lines: `write_lines`
-refreshes the line range computed before pruning, and the scroll position, already at
-the end, does not change. `BoundedLog` repaints the whole view after a write that pruned.
+`export()` gives the lines it holds as plain text for a file (the log view's export:
+stream, then text without escape sequences or control characters), with what was not
+kept counted: the lines that fell out of the panel, and those a flood skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Log, Static
+from textual.widgets import Static
 
+from adapters.docker.models import LogLine
 from adapters.runbook.output import OutputBatch
 from widgets.formatting import human_bytes
+from widgets.log_view import LogView
 from widgets.safe_text import safe_text, sanitize
 
 MAX_LINES = 2000
-LINE_SHOWN = 1000  # characters of one output line drawn (the runner keeps 4 KB)
 COMMAND_SHOWN = 500
+#: How `LogView.export_lines` starts a line of the view's own (not the command's).
+_NOTICE = "notice "
 
 
-class BoundedLog(Log):
-    """A `Log` with `max_lines` that keeps repainting once it is full."""
+@dataclass(frozen=True, slots=True)
+class OutputExport:
+    """The panel's lines as a file's lines, and how many of the command's lines it lacks.
 
-    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> BoundedLog:
-        batch = list(lines)
-        full = self.max_lines is not None and len(self._lines) + len(batch) > self.max_lines
-        super().write_lines(batch, scroll_end)
-        if full:
-            # Pruning shifted every line up: the whole visible region is stale.
-            self.refresh()
-        return self
+    `lines` are the file's lines (a first one saying what was not kept, then each held
+    line as "stdout TEXT" / "stderr TEXT", or "notice …" where a flood skipped lines).
+    `kept` of them are output lines; `total` lines were printed; `dropped` lines fell
+    out of the panel before these (older ones), `skipped` were never shown (a flood).
+    """
+
+    lines: tuple[str, ...]
+    kept: int
+    total: int
+    dropped: int
+    skipped: int
+    action: str
+    running: bool
 
 
 class CommandOutput(Widget):
@@ -50,11 +64,11 @@ class CommandOutput(Widget):
     DEFAULT_CSS = """
     CommandOutput { height: 1fr; border-top: solid $secondary; }
     CommandOutput #cmd-title { height: auto; max-height: 3; color: $text; text-style: bold; }
-    CommandOutput BoundedLog { height: 1fr; }
+    CommandOutput LogView { height: 1fr; }
     CommandOutput #cmd-status { height: auto; max-height: 3; color: $text-muted; }
     CommandOutput.-ok #cmd-status { color: $text-success; }
     CommandOutput.-failed #cmd-status { color: $text-error; text-style: bold; }
-    CommandOutput.-idle BoundedLog { display: none; }
+    CommandOutput.-idle LogView { display: none; }
     """
 
     def __init__(self, *, max_lines: int = MAX_LINES, id: str | None = None) -> None:
@@ -62,26 +76,39 @@ class CommandOutput(Widget):
         self.max_lines = max_lines
         self.total_lines = 0
         self.total_bytes = 0
+        self.stderr_lines = 0
+        self.received = 0  # output lines handed to the panel since `begin`
+        self.skipped = 0  # lines a flood left out of the batches since `begin`
         self.running = False
+        self.started = False  # a command began here (there is output to save)
+        self.action = ""  # the runbook action's name, for a saved file's name
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Output: nothing run yet."), id="cmd-title")
-        yield BoundedLog(max_lines=self.max_lines, auto_scroll=True, id="cmd-log")
+        view = LogView(max_lines=self.max_lines, id="cmd-log")
+        # Wrapped, as in a terminal: the view has no horizontal scrolling, and a long
+        # line cut at the edge would hide what the command said.
+        view.wrap = True
+        yield view
         yield Static(Text(""), id="cmd-status")
 
     @property
-    def log_view(self) -> BoundedLog:
+    def log_view(self) -> LogView:
         """The output lines (for tests and focus)."""
-        return self.query_one(BoundedLog)
+        return self.query_one(LogView)
 
-    def begin(self, command: str) -> None:
+    def begin(self, command: str, action: str = "") -> None:
         """A command starts: clear the panel and show exactly what runs."""
         if not self.is_attached:
             return  # the screen was rebuilt (target switch) while the command ran
-        self.running = True
-        self.total_lines = self.total_bytes = 0
+        self.running = self.started = True
+        self.action = action
+        self.total_lines = self.total_bytes = self.stderr_lines = 0
+        self.received = self.skipped = 0
         self.set_classes("-running")
-        self.log_view.clear()
+        view = self.log_view
+        view.clear()
+        view.set_follow(True)  # the operator may have scrolled up in the last run
         title = Text("$ ", style="bold")
         title.append(sanitize(command, max_len=COMMAND_SHOWN))
         self.query_one("#cmd-title", Static).update(title)
@@ -91,17 +118,17 @@ class CommandOutput(Widget):
         """New output lines; a flood shows how many lines were skipped between batches."""
         if not self.is_attached:
             return
-        lines: list[str] = []
+        view = self.log_view
         if batch.skipped:
-            lines.append(f"… {batch.skipped:,} lines not shown (output too fast) …")
-        lines.extend(sanitize(line, max_len=LINE_SHOWN) for line in batch.lines)
-        self.log_view.write_lines(lines)
+            self.skipped += batch.skipped
+            view.add_notice(f"… {batch.skipped:,} lines not shown (output too fast) …")
+        # Raw text: the view sanitises what it draws, and the export strips controls.
+        view.append_lines([LogLine(line.stream, line.text, None, line.cut) for line in batch.lines])
+        self.received += len(batch.lines)
         self.total_lines, self.total_bytes = batch.total_lines, batch.total_bytes
+        self.stderr_lines = batch.stderr_lines
         if self.running:
-            self._status(
-                f"running… {batch.total_lines:,} lines, {human_bytes(batch.total_bytes)}"
-                " · ctrl+c stops it"
-            )
+            self._status(f"running… {self._counts()} · ctrl+c stops it")
 
     def finish(self, message: str, ok: bool) -> None:
         """The command ended (or never started): the result line."""
@@ -110,6 +137,34 @@ class CommandOutput(Widget):
         self.running = False
         self.set_classes("-ok" if ok else "-failed")
         self._status(message)
+
+    def export(self) -> OutputExport:
+        """The lines the panel holds, as plain text for a file, with what it lacks."""
+        held = self.log_view.export_lines()
+        kept = sum(1 for line in held if not line.startswith(_NOTICE))
+        dropped = max(0, self.received - kept)
+        lines = list(held)
+        if dropped:
+            lines.insert(
+                0,
+                f"{_NOTICE}… {dropped:,} earlier lines were not kept "
+                f"(the panel keeps the newest {self.max_lines:,}) …",
+            )
+        return OutputExport(
+            lines=tuple(lines),
+            kept=kept,
+            total=max(self.total_lines, kept),
+            dropped=dropped,
+            skipped=self.skipped,
+            action=self.action,
+            running=self.running,
+        )
+
+    def _counts(self) -> str:
+        lines = f"{self.total_lines:,} lines"
+        if self.stderr_lines:
+            lines += f" ({self.stderr_lines:,} on stderr)"
+        return f"{lines}, {human_bytes(self.total_bytes)}"
 
     def _status(self, message: str) -> None:
         self.query_one("#cmd-status", Static).update(

@@ -2,15 +2,13 @@
 
 - The command gets its own session (`start_new_session`), so it leads a process group
   and SIGTERM / SIGKILL reach whatever it started (a `kubectl` under a shell script).
-- stdin is /dev/null (a command that prompts gets EOF instead of hanging), and stderr is
-  joined to stdout on one pipe, so the operator sees both in the order they were written.
-- The pipe is read in chunks, never by line: a 50 MB line cannot blow the memory (see
-  `adapters.runbook.output`). New lines reach `on_output` in batches at most every
-  `flush_interval` seconds, so a flood does not drown the screen.
-- The pipe is read by a thread of its own, not by the event loop: the loop also draws
-  the screen, and while it did, a fast command sat blocked on a full 64 KB pipe (a
-  100,000-line flood took 3-4 times as long as to /dev/null). The thread blocks in
-  `read` without the GIL and drains the pipe (grown to 1 MB) as fast as it fills.
+- stdin is /dev/null (a command that prompts gets EOF instead of hanging).
+- stdout and stderr are two pipes, read by one thread of our own in arrival order (see
+  `adapters.runbook.reader`): every line knows its stream, and the two streams stay
+  interleaved as closely as two pipes allow. They are read in chunks, never by line: a
+  50 MB line cannot blow the memory (see `adapters.runbook.output`). New lines reach
+  `on_output` in batches at most every `flush_interval` seconds, so a flood does not
+  drown the screen.
 - Timeout or cancel: SIGTERM to the group, then SIGKILL to the group after `grace`
   seconds if the leader *or any other member* is still there (a child that ignores
   SIGTERM outlives a leader that obeys it). Every wait is bounded: a process stuck in
@@ -27,17 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
-import selectors
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from adapters.runbook.group import (
     REAP_SECONDS,
@@ -47,20 +42,33 @@ from adapters.runbook.group import (
     kill_group,
     terminate,
 )
-from adapters.runbook.output import OutputBatch, OutputCapture
+from adapters.runbook.output import STREAMS, OutputBatch, OutputCapture, Stream
+from adapters.runbook.reader import PipeReader, grow_pipe
+from adapters.runbook.result import (
+    RunResult,
+    Status,
+    StoppedBy,
+    finished_result,
+    start_failure,
+)
+
+__all__ = [
+    "FLUSH_INTERVAL",
+    "GRACE",
+    "LAST_LINES",
+    "REAP_SECONDS",
+    "RunResult",
+    "RunSpec",
+    "Status",
+    "run_command",
+]
 
 log = logging.getLogger(__name__)
 
-Status = Literal[
-    "succeeded", "failed", "killed", "timeout", "cancelled", "not-found", "not-executable"
-]
-
-READ_CHUNK = 256 * 1024
-READ_PAUSE = 0.01
 FLUSH_INTERVAL = 0.2
 GRACE = 5.0
 LAST_LINES = 20
-#: After the command exits, how long a background child may keep the pipe open before
+#: After the command exits, how long a background child may keep a pipe open before
 #: we stop reading (a daemon started without closing its stdout would block us forever).
 DRAIN_SECONDS = 2.0
 
@@ -84,107 +92,6 @@ class RunSpec:
             raise ValueError("timeout must be positive and grace not negative")
 
 
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """What happened. `exit_code` is set when the command exited by itself; `signal`
-    names the signal that ended it (ours after a timeout or cancel, or anyone's)."""
-
-    status: Status
-    argv0: str
-    exit_code: int | None
-    signal: str | None
-    duration: float
-    lines: int
-    bytes: int
-    last_lines: tuple[str, ...]
-    #: SIGKILL was needed: the command ignored SIGTERM for the whole grace period.
-    escalated: bool = False
-    #: Why it could not start, or a note (a background child kept the pipe open).
-    detail: str | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        """Exit code 0."""
-        return self.status == "succeeded"
-
-    def describe(self, timeout: float, grace: float) -> str:
-        """One line for the operator and the audit log."""
-        took = f"{self.duration:.1f} s"
-        counts = f"{self.lines:,} lines, {self.bytes:,} bytes of output"
-        match self.status:
-            case "succeeded":
-                text = f"exit 0 after {took} ({counts})"
-            case "failed":
-                text = f"exit {self.exit_code} after {took} ({counts})"
-            case "killed":
-                text = f"killed by {self.signal} after {took} ({counts})"
-            case "timeout":
-                text = f"timed out after {timeout:g} s: {self._how_stopped(grace)} ({counts})"
-            case "cancelled":
-                how = self._how_stopped(grace)
-                text = f"stopped by the operator after {took}: {how} ({counts})"
-            case "not-found" if self.detail:
-                return f"cannot start {self.argv0}: {self.detail}"
-            case "not-found":
-                text = f"command not found: {self.argv0}"
-            case "not-executable":
-                text = f"not executable: {self.argv0}"
-        if self.detail and self.status not in ("not-found", "not-executable"):
-            text += f"; {self.detail}"
-        elif self.detail:
-            text += f" ({self.detail})"
-        return text
-
-    def _how_stopped(self, grace: float) -> str:
-        """How a command we stopped (timeout, cancel) ended, SIGKILL called out."""
-        killed = f"killed by SIGKILL after {grace:g} s grace"
-        if self.escalated and self.signal == "SIGKILL":
-            return killed
-        if self.signal is not None:
-            how = f"stopped by {self.signal}"
-        elif self.exit_code is not None:
-            how = f"exit {self.exit_code} after SIGTERM"
-        else:
-            # Never reaped (stuck in the kernel): the detail says so.
-            return f"SIGKILL sent after {grace:g} s grace" if self.escalated else "SIGTERM sent"
-        if self.escalated:
-            # The leader obeyed SIGTERM, something else in its group did not.
-            how += f"; the rest of its group {killed}"
-        return how
-
-
-def _signal_name(returncode: int) -> str:
-    try:
-        return signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
-
-
-def _start_failure(err: OSError, spec: RunSpec, started: float) -> RunResult:
-    argv0 = spec.argv[0]
-    if isinstance(err, FileNotFoundError):
-        if spec.cwd is not None and not spec.cwd.is_dir():
-            status: Status = "not-found"
-            detail = f"working directory {spec.cwd} does not exist"
-        else:
-            status, detail = "not-found", None
-    else:
-        # EACCES (no x bit, a directory), ENOEXEC (not a program), ETXTBSY, ...:
-        # it is there but cannot be run; strerror says which.
-        status, detail = "not-executable", err.strerror or str(err)
-    return RunResult(
-        status=status,
-        argv0=argv0,
-        exit_code=None,
-        signal=None,
-        duration=time.monotonic() - started,
-        lines=0,
-        bytes=0,
-        last_lines=(),
-        detail=detail,
-    )
-
-
 async def run_command(
     spec: RunSpec,
     *,
@@ -203,33 +110,34 @@ async def run_command(
     capture = capture or OutputCapture()
     env = {**os.environ, **spec.env} if spec.env else None
     started = time.monotonic()
-    read_fd, write_fd = os.pipe()  # both close-on-exec; the child gets dup2'd copies
-    _grow_pipe(write_fd)
+    pipes = _open_pipes()
     try:
         proc = await asyncio.create_subprocess_exec(
             *spec.argv,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=write_fd,
+            stdout=pipes["stdout"][1],
+            stderr=pipes["stderr"][1],
             cwd=spec.cwd,
             env=env,
             start_new_session=True,
         )
     except OSError as err:
-        os.close(read_fd)
-        return _start_failure(err, spec, started)
+        _close(read_fd for read_fd, _ in pipes.values())
+        return start_failure(err, spec.argv[0], spec.cwd, started)
     except BaseException:
-        os.close(read_fd)
+        _close(read_fd for read_fd, _ in pipes.values())
         raise
     finally:
-        os.close(write_fd)  # else our own copy would keep the pipe open forever
+        # Else our own copies would keep the pipes open forever.
+        _close(write_fd for _, write_fd in pipes.values())
 
     lock = threading.Lock()
-    reader = _PipeReader(read_fd, capture, lock, asyncio.get_running_loop())
+    reads = {stream: read_fd for stream, (read_fd, _) in pipes.items()}
+    reader = PipeReader(reads, capture, lock, asyncio.get_running_loop())
     reader.start()
     deliver = _Deliver(on_output)
     flusher = asyncio.create_task(_flush_periodically(capture, lock, deliver, flush_interval))
-    stopped_by: Literal["timeout", "cancelled"] | None = None
+    stopped_by: StoppedBy | None = None
     stop = Stop()
     try:
         stopped_by = await _wait(proc, spec.timeout, cancel)
@@ -271,106 +179,36 @@ async def run_command(
         deliver(batch)
     detail = "; ".join(stop.notes) or None
     with lock:
-        return _result(
-            spec, proc.returncode, stopped_by, stop.escalated, detail, duration, capture, last_lines
+        return finished_result(
+            spec.argv[0],
+            proc.returncode,
+            stopped_by,
+            stop.escalated,
+            detail,
+            duration,
+            capture,
+            last_lines,
         )
 
 
-def _result(
-    spec: RunSpec,
-    returncode: int | None,
-    stopped_by: Literal["timeout", "cancelled"] | None,
-    escalated: bool,
-    detail: str | None,
-    duration: float,
-    capture: OutputCapture,
-    last_lines: int,
-) -> RunResult:
-    exit_code = returncode if returncode is not None and returncode >= 0 else None
-    sig = _signal_name(returncode) if returncode is not None and returncode < 0 else None
-    status: Status
-    if stopped_by is not None:
-        status = stopped_by
-    elif returncode == 0:
-        status = "succeeded"
-    elif sig is not None:
-        status = "killed"
-    else:
-        status = "failed"
-    return RunResult(
-        status=status,
-        argv0=spec.argv[0],
-        exit_code=exit_code,
-        signal=sig,
-        duration=duration,
-        lines=capture.total_lines,
-        bytes=capture.total_bytes,
-        last_lines=capture.last_lines(last_lines),
-        escalated=escalated,
-        detail=detail,
-    )
+def _open_pipes() -> dict[Stream, tuple[int, int]]:
+    """(read end, write end) for each stream; all close-on-exec, the child gets dup2'd
+    copies of the write ends."""
+    pipes: dict[Stream, tuple[int, int]] = {}
+    try:
+        for stream in STREAMS:
+            pipes[stream] = os.pipe()
+            grow_pipe(pipes[stream][1])
+    except OSError:
+        _close(fd for pair in pipes.values() for fd in pair)
+        raise
+    return pipes
 
 
-def _grow_pipe(fd: int) -> None:
-    """Ask for a 1 MB pipe (Linux): a flood then waits on us less often."""
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setpipe is not None:
+def _close(fds: Iterable[int]) -> None:
+    for fd in fds:
         with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, setpipe, 1024 * 1024)
-
-
-class _PipeReader(threading.Thread):
-    """Reads the pipe to its end into `capture` (under `lock`), then closes it.
-
-    `select` with a short timeout lets `stop()` end the thread even while a background
-    process keeps the pipe open, so no thread outlives its run.
-    """
-
-    def __init__(
-        self,
-        fd: int,
-        capture: OutputCapture,
-        lock: threading.Lock,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        super().__init__(name="runbook-output", daemon=True)
-        self.fd = fd
-        self.capture = capture
-        self.lock = lock
-        self.loop = loop
-        self.finished = asyncio.Event()
-        self._halt = threading.Event()
-
-    def stop(self) -> None:
-        self._halt.set()
-
-    def run(self) -> None:
-        # `selectors`, not `select.select`: a console with many open files can hand the
-        # pipe an fd number above 1024, which `select` cannot watch.
-        selector = selectors.DefaultSelector()
-        try:
-            selector.register(self.fd, selectors.EVENT_READ)
-            while not self._halt.is_set():
-                if not selector.select(0.1):
-                    continue
-                chunk = os.read(self.fd, READ_CHUNK)
-                if not chunk:
-                    return
-                with self.lock:
-                    self.capture.feed(chunk)
-                if len(chunk) < READ_CHUNK:
-                    # Output is flowing in small writes: let it pile up in the 1 MB pipe
-                    # for a moment instead of waking up for every 8 KB. The writer is
-                    # not blocked meanwhile, and the screen only draws every 0.2 s.
-                    time.sleep(READ_PAUSE)
-        except OSError:
-            return  # the pipe broke: what was read is kept, the result says how it ended
-        finally:
-            selector.close()
-            os.close(self.fd)
-            # The loop may be closed already if the run was abandoned.
-            with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(self.finished.set)
+            os.close(fd)
 
 
 class _Deliver:
@@ -407,7 +245,7 @@ async def _flush_periodically(
 
 async def _wait(
     proc: asyncio.subprocess.Process, timeout: float, cancel: asyncio.Event | None
-) -> Literal["timeout", "cancelled"] | None:
+) -> StoppedBy | None:
     """Wait for the exit; say "timeout" or "cancelled" if it must be stopped instead."""
     waiter = asyncio.ensure_future(proc.wait())
     tasks: set[asyncio.Future[object]] = {waiter}
@@ -425,7 +263,7 @@ async def _wait(
     return "cancelled" if cancelled is not None and cancelled in done else "timeout"
 
 
-async def _drain(reader: _PipeReader, seconds: float) -> bool:
+async def _drain(reader: PipeReader, seconds: float) -> bool:
     """Let the reader reach the end of the pipe; False if it was still open."""
     try:
         await asyncio.wait_for(reader.finished.wait(), max(seconds, 0.1))
