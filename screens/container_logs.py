@@ -9,10 +9,7 @@ filter, `S` since (restarts the follower), `p` saves the buffer to a file.
 
 from __future__ import annotations
 
-import os
-import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +47,6 @@ LOG_BINDINGS = (
 )
 DEFAULT_BUFFER = 10_000
 GIL_SWITCH_INTERVAL = 0.001  # seconds; Python's default is 0.005
-
-
-def log_file_name(container: str, now: float) -> str:
-    """ "<container>-<YYYYmmdd-HHMMSS>.log", the name reduced to safe characters."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", container)[:64].lstrip(".") or "container"
-    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.log"
 
 
 class ContainerLogsScreen(ConsoleScreen):
@@ -265,18 +256,17 @@ class ContainerLogsScreen(ConsoleScreen):
     def action_save(self) -> None:
         lines = self.query_one(LogView).export_lines()
         from console.paths import state_dir
+        from console.saved_files import saved_file_name
 
-        path = state_dir() / "logs" / log_file_name(self.container.name, self.console().clock())
-        self._write(path, lines)
+        name = saved_file_name(self.container.name, self.console().clock())
+        self._write(state_dir() / "logs", name, lines)
 
     @work(thread=True, exit_on_error=False, group="logs-save")
-    def _write(self, path: Path, lines: list[str]) -> None:
+    def _write(self, folder: Path, name: str, lines: list[str]) -> None:
+        from console.saved_files import write_private
+
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # 0600: container logs can hold tokens and customer data.
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            with open(fd, "w", encoding="utf-8") as out:
-                out.writelines(line + "\n" for line in lines)
+            path = write_private(folder, name, lines)
         except OSError as exc:
             self.app.call_from_thread(
                 self.notify, f"Could not save the log: {exc}", severity="error", markup=False

@@ -13,8 +13,6 @@ how many were not kept. The key is the log view's own binding (`logs.save`): one
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from rich.text import Text
@@ -37,7 +35,6 @@ RUNBOOK_BINDINGS = (
     "logs.save",
 )
 #: Files of the same name (two saves in one second) get "-2", "-3", … up to this.
-SAVE_ATTEMPTS = 100
 
 EMPTY_HINT = """No runbook actions are configured for target {target}.
 
@@ -198,15 +195,17 @@ class RunbookScreen(ConsoleScreen):
             self.notify("No output to save: no command has run here yet.", markup=False)
             return
         from console.paths import state_dir
-        from screens.container_logs import log_file_name
+        from console.saved_files import saved_file_name
 
         export = panel.export()
-        name = log_file_name(f"runbook-{export.action or 'output'}", self.console().clock())
+        name = saved_file_name(f"runbook-{export.action or 'output'}", self.console().clock())
         self._write(state_dir() / "logs", name, export)
 
     @work(thread=True, exit_on_error=False, group="runbook-save")
     def _write(self, folder: Path, name: str, export: OutputExport) -> None:
         try:
+            from console.saved_files import write_private
+
             path = write_private(folder, name, export.lines)
         except OSError as exc:
             self.app.call_from_thread(
@@ -226,30 +225,6 @@ def runbook_row(action: RunbookActionConfig) -> RunbookRow:
         description=action.description,
         params=tuple(p for p in action.params if p != "target"),
     )
-
-
-def write_private(folder: Path, name: str, lines: Sequence[str]) -> Path:
-    """Write `lines` to a new file `name` in `folder` (created 0700), readable by its
-    owner only (0600: a command's output can hold tokens and customer data).
-
-    Never overwrites: an existing name gets "-2", "-3", … before its extension.
-    """
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    for attempt in range(1, SAVE_ATTEMPTS + 1):
-        candidate = name if attempt == 1 else f"{stem}-{attempt}{dot}{ext}"
-        path = folder / candidate
-        try:
-            # O_EXCL: never follows a symlink planted under that name, never truncates.
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            continue
-        with open(fd, "w", encoding="utf-8") as out:
-            out.writelines(line + "\n" for line in lines)
-        return path
-    raise FileExistsError(f"{folder / name} and {SAVE_ATTEMPTS - 1} numbered names exist")
 
 
 def saved_message(path: Path, export: OutputExport) -> str:

@@ -152,6 +152,14 @@ async def test_save_writes_plain_text(tmp_path, containers: Containers, monkeypa
         content = files[0].read_text()
         assert "hello red" in content and "second" in content and "\x1b" not in content
         assert files[0].name.startswith(c.name)
+        assert files[0].stat().st_mode & 0o777 == 0o600
+        # Saved again at once (same second, same name): a second file, the first intact.
+        await pilot.press("p")
+        both = await wait_until(
+            lambda: sorted(folder.glob("*.log")) if len(list(folder.glob("*.log"))) == 2 else None,
+            what="the second saved file",
+        )
+        assert [f.read_text() for f in both] == [content, content]
 
 
 async def test_since_cycle_restarts_the_follower_and_quit_is_prompt(
