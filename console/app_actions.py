@@ -150,17 +150,51 @@ class ActionsMixin(_Base):
         worker = self.action_worker
         return worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
+    def action_quit(self) -> None:  # type: ignore[override]
+        """Textual's own quit (ctrl+q, the command palette): the same question as `q`."""
+        self.action_request_quit()
+
     def action_request_quit(self) -> None:
         if not self.action_running:
             self.exit(0)
             return
         from screens.question import QuestionScreen
 
+        if self.action_must_finish:
+            # Quitting would kill it halfway (its work runs on a thread of this process):
+            # stop it the way ctrl+c does, let it put things back, then quit.
+            def stop_then_quit(yes: bool | None) -> None:
+                if yes:
+                    self.run_worker(self._quit_when_finished(), group="quit", exit_on_error=False)
+
+            self.push_screen(
+                QuestionScreen(
+                    "A rollback is under way and cannot be abandoned halfway. Stop it "
+                    "(the old container is put back) and quit once it has finished? (y/N)"
+                ),
+                stop_then_quit,
+            )
+            return
+
         def answer(quit_anyway: bool | None) -> None:
             if quit_anyway:
                 self.exit(0)
 
         self.push_screen(QuestionScreen("An action is still running. Quit anyway? (y/N)"), answer)
+
+    async def _quit_when_finished(self) -> None:
+        worker = self.action_worker
+        if self.action_cancel is not None:
+            self.action_cancel.set()
+        self.notify(
+            "Stopping the rollback; the console quits once it has finished.",
+            severity="warning",
+            markup=False,
+            timeout=30,
+        )
+        if worker is not None:
+            await worker.wait()
+        self.exit(0)
 
     def action_arm(self) -> None:
         if self.read_only:

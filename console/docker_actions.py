@@ -226,11 +226,17 @@ async def stoppable(
     except asyncio.CancelledError:
         if not stopped:
             on_stop()
+    warned = False
     while True:
+        if task.done():  # its own result, or its own cancellation (the loop closing)
+            return task.result(), True
         try:
             return await asyncio.shield(task), True
         except asyncio.CancelledError:
-            log.warning("cancelled again: still waiting for the stopped action to finish")
+            # Cancelled again while the work puts things back: keep waiting for it.
+            if not warned and not task.done():
+                warned = True
+                log.warning("cancelled again: still waiting for the stopped action to finish")
 
 
 def rollback_plan(

@@ -206,6 +206,72 @@ async def test_ctrl_c_during_a_rollback_restores_the_old_container(
     assert line["execution"]["interrupted"] is True
 
 
+@pytest.mark.parametrize("quit_key", ["q", "ctrl+q"])
+async def test_quitting_during_a_rollback_stops_it_restores_then_exits(
+    containers: Any, docker_client: Any, tmp_path: Path, quit_key: str
+) -> None:
+    # Quitting must neither kill the rollback halfway (its work runs on a thread of the
+    # console's process) nor hang: it is stopped like ctrl+c, puts the old container
+    # back, the real outcome is audited, then the console exits.
+    c = containers.run(APP_V1, healthcheck={"test": ["NONE"]})
+    app = make_app(
+        tmp_path,
+        containers.prefix,
+        docker={"rollback_wait": 60, "rollback_images": {c.name: APP_V2}},
+    )
+    started = time.monotonic()
+    try:
+        async with app.run_test() as pilot:
+            key = await key_of(app, pilot, c)
+            assert start_rollback(app, key)
+            await until(lambda: confirm_open(app), pilot, what="the confirm dialog")
+            await pilot.press(*c.name, "enter")
+
+            def new_one_runs() -> bool:
+                found = docker_client.containers.list(filters={"name": c.name})
+                return any(x.id != c.id and x.name == c.name for x in found)
+
+            await until(new_one_runs, pilot, timeout=30, what="the new container")
+            await pilot.press(quit_key)
+            await until(
+                lambda: type(app.screen).__name__ == "QuestionScreen", pilot, what="the question"
+            )
+            assert app.is_running and app.action_running
+            await pilot.press("y")
+            deadline = time.monotonic() + 60
+            while app.is_running:
+                assert time.monotonic() < deadline, "the console did not exit"
+                await pilot.pause(0.1)
+    finally:
+        for x in docker_client.containers.list(all=True, filters={"name": containers.prefix}):
+            if x.id != c.id:
+                x.remove(force=True)
+    assert app.return_code == 0
+    assert time.monotonic() - started < 60  # well before the 60 s rollback_wait ran out
+    restored = docker_client.api.inspect_container(c.id)
+    assert restored["Name"] == "/" + c.name and restored["State"]["Running"]
+    (line,) = audit(tmp_path)
+    assert (line["action"], line["outcome"]) == ("docker.rollback", "failed")
+    assert line["error"].startswith(RESTORED_MESSAGE) and "stopped by the operator" in line["error"]
+
+
+async def test_stoppable_ends_when_the_work_itself_is_cancelled() -> None:
+    # The loop closing cancels the work itself: waiting for it must end, not spin.
+    from console.docker_actions import stoppable
+
+    work = asyncio.ensure_future(asyncio.sleep(30))
+    stops: list[bool] = []
+    waiter = asyncio.ensure_future(stoppable(work, None, lambda: stops.append(True)))
+    await asyncio.sleep(0.01)
+    waiter.cancel()  # a second ctrl+c: keeps waiting for the work
+    await asyncio.sleep(0.05)
+    assert not waiter.done() and stops == [True]
+    work.cancel()
+    done, _ = await asyncio.wait({waiter}, timeout=2)
+    assert done, "stoppable kept waiting for work that was cancelled"
+    assert waiter.cancelled()
+
+
 def test_progress_after_the_loop_closed_never_raises() -> None:
     seen: list[str] = []
 
