@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from widgets.ordered_input import OrderedInput
 from widgets.safe_text import safe_text
 
 #: The reason lands in every audit line of the arming; a sentence is enough.
@@ -74,7 +75,7 @@ class ArmScreen(ModalScreen[str | None]):
                 id="explain",
             )
             yield Static("Reason (required):", id="label")
-            yield Input(
+            yield OrderedInput(
                 placeholder="incident, ticket, what you are doing",
                 id="reason",
                 max_length=REASON_MAX,

@@ -8,6 +8,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input
 
 from console.commands import HELP_TEXT
+from widgets.ordered_input import OrderedInput
 
 
 class CommandLineScreen(ModalScreen[str | None]):
@@ -22,7 +23,7 @@ class CommandLineScreen(ModalScreen[str | None]):
     """
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=HELP_TEXT, id="command")
+        yield OrderedInput(placeholder=HELP_TEXT, id="command")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

@@ -23,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from console.actions import ActionPlan, Risk
+from widgets.ordered_input import OrderedInput
 from widgets.safe_text import safe_text, sanitize
 
 #: Longest value shown per detail; the dialog is for deciding, not for reading 1 MB queries.
@@ -96,7 +97,7 @@ class ConfirmScreen(ModalScreen[bool]):
                     Text.assemble("Type ", (token, "bold"), " and press Enter to confirm:"),
                     id="prompt",
                 )
-                yield Input(
+                yield OrderedInput(
                     placeholder="type it here", id="token", compact=True, select_on_focus=False
                 )
                 yield Static("", id="match")

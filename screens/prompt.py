@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from widgets.ordered_input import OrderedInput
+
 
 class PromptScreen(ModalScreen[list[str] | None]):
     """Asks for `fields` (label, default); returns the values, or None when cancelled.
@@ -40,7 +42,7 @@ class PromptScreen(ModalScreen[list[str] | None]):
             yield Static(Text(self._title, style="bold"))
             for index, (label, default) in enumerate(self._fields):
                 yield Label(Text(label))
-                yield Input(value=default, id=f"prompt-{index}")
+                yield OrderedInput(value=default, id=f"prompt-{index}")
             yield Static(Text(self._hint or "Enter: next / submit · Esc: cancel"), id="prompt-hint")
 
     def on_mount(self) -> None:

@@ -151,6 +151,25 @@ async def test_high_risk_right_token_then_enter_confirms() -> None:
         assert app.results == [True]
 
 
+async def test_keys_arriving_in_one_read_apply_in_typing_order() -> None:
+    # A slow SSH link or fast typing delivers several keys in one read. Textual's Input
+    # applied backspace (a binding) after the keys queued behind it: "4243", backspace,
+    # "2", enter became "42432" and Enter submitted a mismatch.
+    from textual import events
+
+    app = Host(ConfirmScreen(make_plan(Risk.HIGH)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("4", "2", "4", "3")
+        await pilot.pause()
+        field = app.screen.query_one("#token", Input)
+        assert field.value == "4243"
+        for key, char in (("backspace", "\x7f"), ("2", "2"), ("enter", "\r")):
+            app.post_message(events.Key(key, char))  # queued together, as one read
+        await pilot.pause(0.2)
+        assert app.results == [True]
+
+
 async def test_high_risk_token_may_hold_y_and_n() -> None:
     # Target names are tokens too; `y`, `n` must be typed, not act as shortcuts.
     app = Host(ConfirmScreen(make_plan(Risk.HIGH, token="yn-prod")))
