@@ -7,6 +7,7 @@ refusal answer at once; the UI is imported only when it is about to start.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,9 @@ from console import __version__
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_NO_TTY = 3
+#: The reader of our output went away (`| head -1`): what a shell reports for a command
+#: killed by SIGPIPE (128 + 13), as for any other tool cut short in a pipe.
+EXIT_BROKEN_PIPE = 141
 
 
 def _positive_float(text: str) -> float:
@@ -100,6 +104,25 @@ def has_terminal() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `ops-console` command. Output cut short by its reader (`config check | head
+    -1`, `--help | head`) ends it quietly, without a traceback."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Written here, not at exit: a pipe closed early fails this flush too, and
+            # at exit Python could only print "Exception ignored …" about it.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Nothing more can be written: point stdout at /dev/null so that the flush at
+        # exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["config"]:
         return _config_command(argv[1:])

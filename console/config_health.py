@@ -91,11 +91,15 @@ class HealthCheckConfig:
         return self.url is not None and self.url.lower().startswith("https:") and not self.verify
 
     def redacted(self) -> dict[str, Any]:
-        """Shaped like the file, header values masked (they often hold tokens)."""
+        """Shaped like the file, header values masked (they often hold tokens). Only the
+        settings that apply: a TCP check shows none of the HTTP ones (the file may not
+        set them on it either, so the output still loads as a config)."""
         out: dict[str, Any] = {"name": self.name}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "name" or (value is None and f.name != "version_path"):
+                continue
+            if self.kind == "tcp" and f.name in HTTP_ONLY:
                 continue
             if f.name == "headers":
                 out["headers"] = {k: MASK for k, _ in value}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from adapters.errors import NotFound, SourceError
@@ -140,7 +141,7 @@ def flush_plan(
     async def recheck() -> str | None:
         if db is None and not source.allow_flushall:
             return "FLUSHALL is not allowed on this instance (allow_flushall: false)"
-        return await _reachable(source, 0 if db is None else db)
+        return await _reachable(source, source.db() if db is None else db)
 
     async def execute() -> str:
         keys = source.keys()
@@ -200,3 +201,36 @@ def delete_key_plan(
         params={"instance": source.instance, "db": db, "key": show_arg(key)[:200]},
         timeout=DELETE_TIMEOUT,
     )
+
+
+def unasked_plan(source: RedisSource, action: str, db: int, *, target: str) -> ActionPlan:
+    """What `x` (`redis.clear`) or `F` (`redis.flushdb`) would offer on the instance's own
+    `db`, for a read-only target: refused (and audited) before a db or pattern is asked.
+
+    Nothing was typed, so nothing may run from it: its recheck refuses, should the plan
+    ever get that far (the target is no longer read-only by then).
+    """
+    if action == "redis.flushdb":
+        plan = flush_plan(source, db, None, target=target)
+    else:
+        plan = ActionPlan(
+            action="redis.clear",
+            target=target,
+            title=f"Delete keys by pattern in db {db} of {source.instance}",
+            preview=f"SCAN MATCH <pattern> + UNLINK in batches (db {db}): no pattern was "
+            "asked (read-only)",
+            recheck=_never,
+            execute=_never_run,
+            details=(("instance", source.instance), ("db", str(db))),
+            params={"instance": source.instance, "db": db, "pattern": None},
+            timeout=CLEAR_TIMEOUT,
+        )
+    return replace(plan, recheck=_never, execute=_never_run)
+
+
+async def _never() -> str | None:
+    return "nothing was asked (read-only when the key was pressed): press it again"
+
+
+async def _never_run() -> str:
+    raise SourceError("not run: nothing was asked")

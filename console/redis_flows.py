@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from adapters.errors import SourceError
-from console.redis_actions import clear_plan, delete_key_plan, flush_plan
+from console.redis_actions import clear_plan, delete_key_plan, flush_plan, unasked_plan
 
 if TYPE_CHECKING:
     from console.app import OpsConsoleApp
@@ -85,6 +85,16 @@ async def flush_flow(
 ) -> None:
     """FLUSHDB ASYNC (or FLUSHALL when allowed) behind the flush-level confirmation."""
     outcome = await app.run_plan(flush_plan(source, db, keys, target=app.target.name))
+    finish(outcome.message)
+
+
+async def refused_flow(
+    app: OpsConsoleApp, source: RedisSource, action: str, db: int, finish: Finish
+) -> None:
+    """`x` or `F` on a read-only target: refused and audited at once, like every other
+    action, instead of asking for a db and a pattern first (see `unasked_plan`)."""
+    plan = unasked_plan(source, action, db, target=app.target.name)
+    outcome = await app.run_plan(plan)
     finish(outcome.message)
 
 

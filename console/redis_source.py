@@ -52,6 +52,13 @@ class RedisSource:
             )
         return self._resolved
 
+    def db(self) -> int:
+        """The db this instance is configured on (URL path, `?db=` or `db:`; else 0)."""
+        try:
+            return self.resolved().db
+        except ValueError:  # InvalidRedisTarget: the poll reports it; offer the setting
+            return self.config.db or 0
+
     def describe(self) -> str:
         """Where this instance is (never includes a password)."""
         return self.resolved().describe()

@@ -69,8 +69,14 @@ class RunbookFailed(SourceError):
     kind = "failed"
 
 
-class RunbookStopped(SourceError):
-    """The operator stopped the command (ctrl+c)."""
+class RunbookStopped(NotStarted):
+    """The operator stopped the running command on purpose (ctrl+c): not a failure.
+
+    Audited as "cancelled" (the life cycle's outcome for an action the operator stopped,
+    `NotStarted`), matching the record's `execution.status` "cancelled"; the message
+    reads "Cancelled: stopped by the operator after …", and `execution` still says how
+    far the command got (signal or exit code, duration, output counts, last lines).
+    """
 
     kind = "stopped"
 
@@ -157,6 +163,14 @@ def executable_problem(argv0: str, cwd: Path | None, env: Mapping[str, str]) -> 
     return None
 
 
+def console_cwd() -> Path | None:
+    """The console's working directory, absolute; None if it was removed meanwhile."""
+    try:
+        return Path.cwd()
+    except OSError:
+        return None
+
+
 Mask = Callable[[str], str]
 
 
@@ -230,10 +244,13 @@ def runbook_plan(
     env = dict(action.env)
     run_argv = command_argv(action, argv)
     preview = preview_text(action, argv)
-    spec = RunSpec(argv=run_argv, cwd=action.cwd, env=env, timeout=action.timeout, grace=grace)
+    # The directory it runs in, absolute, as the preview shows it: the action's own, or
+    # the console's working directory now (not whatever it may be by the time it runs).
+    cwd = action.cwd if action.cwd is not None else console_cwd()
+    spec = RunSpec(argv=run_argv, cwd=cwd, env=env, timeout=action.timeout, grace=grace)
 
     async def recheck() -> str | None:
-        return executable_problem(run_argv[0], action.cwd, env)
+        return executable_problem(run_argv[0], cwd, env)
 
     mask = secret_masker(env)
     started = _guarded("start", on_start)
@@ -277,7 +294,12 @@ def runbook_plan(
         details.append(("what", action.description))
     if action.shell:
         details.append(("shell", f"true: the line is run by {SHELL} -c"))
-    details.append(("cwd", str(action.cwd) if action.cwd else "(the console's)"))
+    if action.cwd is not None:
+        details.append(("cwd", str(action.cwd)))
+    elif cwd is not None:
+        details.append(("cwd", f"{cwd} (the console's working directory)"))
+    else:
+        details.append(("cwd", "the console's working directory, which no longer exists"))
     if env_names:
         details.append(("env", f"{env_names} (values hidden)"))
     details.append(("timeout", f"{action.timeout:g} s, then SIGTERM; SIGKILL {grace:g} s later"))

@@ -37,7 +37,7 @@ class OutputSink(Protocol):
 
     def add_batch(self, batch: OutputBatch) -> None: ...
 
-    def finish(self, message: str, ok: bool) -> None: ...
+    def finish(self, message: str, ok: bool, *, stopped: bool = False) -> None: ...
 
 
 def rollback_action(app: OpsConsoleApp) -> RunbookActionConfig | None:
@@ -101,16 +101,19 @@ async def run_action_flow(
             )
             _finish(sink, message, False)
         raise
-    if sink is not None and outcome.status != "cancelled":
+    if sink is not None and started and outcome.status == "cancelled":
+        # Stopped on purpose (ctrl+c) once running: said as such, not as a failure.
+        _finish(sink, outcome.message, False, stopped=True)
+    elif sink is not None and outcome.status != "cancelled":
         _finish(sink, outcome.message, outcome.succeeded)
     return outcome
 
 
-def _finish(sink: OutputSink, message: str, ok: bool) -> None:
+def _finish(sink: OutputSink, message: str, ok: bool, *, stopped: bool = False) -> None:
     # The panel may be gone (the screen rebuilt meanwhile): the outcome is audited and
     # notified already, so losing the panel line must not end the flow with an error.
     try:
-        sink.finish(message, ok)
+        sink.finish(message, ok, stopped=stopped)
     except Exception:
         log.exception("the runbook output panel could not show the result")
 

@@ -130,8 +130,7 @@ class PostgresScreen(ConsoleScreen):
             line = safe_text("waiting for the first poll…")
         else:
             line = safe_text(
-                f"{table.total_count:,} sessions, {table.visible_count:,} shown"
-                f"{'' if table.show_idle else ' (idle hidden: i)'}"
+                table.counts_text() + f"{'' if table.show_idle else ' (idle hidden: i)'}"
                 f" · {snapshot.waiting_count} waiting on locks"
                 f" · {snapshot.blocking_count} blocking"
             )
@@ -143,13 +142,36 @@ class PostgresScreen(ConsoleScreen):
 
     # ----------------------------------------------------------- selection
 
+    def selected_pid(self) -> int | None:
+        """The pid under the cursor of the focused view (table or tree)."""
+        tree = self.query_one(BlockingTreeView)
+        return tree.selected_pid if tree.has_focus else self.query_one(ActivityTable).selected_pid
+
     def selected_backend(self) -> Backend | None:
         """The session under the cursor of the focused view (table or tree)."""
-        tree = self.query_one(BlockingTreeView)
-        pid = tree.selected_pid if tree.has_focus else self.query_one(ActivityTable).selected_pid
+        pid = self.selected_pid()
         if pid is None or self.snapshot is None:
             return None
         return next((b for b in self.snapshot.backends if b.pid == pid), None)
+
+    def _selected_or_say(self) -> Backend | None:
+        """The selected session, or None with a notice saying why there is none."""
+        backend = self.selected_backend()
+        if backend is not None:
+            return backend
+        pid = self.selected_pid()
+        table = self.query_one(ActivityTable)
+        if pid is None:
+            message = "Select a session first."
+        elif not self.query_one(BlockingTreeView).has_focus and table.selected_gone:
+            message = f"That backend ended: pid {pid} is gone. Nothing to act on."
+        else:  # a blocker the tree shows by its pid only
+            message = (
+                f"pid {pid} is not in the session list (not a client backend, or it ended): "
+                "nothing to act on here."
+            )
+        self.notify(message, markup=False)
+        return None
 
     # -------------------------------------------------------------- actions
 
@@ -194,9 +216,8 @@ class PostgresScreen(ConsoleScreen):
             tree.focus()
 
     def action_jump_blocker(self) -> None:
-        backend = self.selected_backend()
+        backend = self._selected_or_say()
         if backend is None or self.snapshot is None:
-            self.notify("Select a session first.", markup=False)
             return
         root = root_blocker(backend.pid, {b.pid: b for b in self.snapshot.backends})
         if root is None:
@@ -213,9 +234,8 @@ class PostgresScreen(ConsoleScreen):
         table.focus()
 
     def action_details(self) -> None:
-        backend = self.selected_backend()
+        backend = self._selected_or_say()
         if backend is None:
-            self.notify("Select a session first.", markup=False)
             return
         from screens.backend_detail import BackendDetailScreen
 
@@ -232,9 +252,8 @@ class PostgresScreen(ConsoleScreen):
         self._start_action("terminate")
 
     def _start_action(self, kind: str) -> None:
-        backend = self.selected_backend()
+        backend = self._selected_or_say()
         if backend is None:
-            self.notify("Select a session first.", markup=False)
             return
         waiting = waiters_of(backend.pid, self.snapshot.blocking if self.snapshot else ())
         self.console().start_pg_action(kind, backend, waiting)

@@ -124,9 +124,10 @@ class RedisScreen(ConsoleScreen):
         self.app.push_screen(PromptScreen(title, fields, hint), then)
 
     def _default_db(self) -> str:
+        """The instance's own db (its URL's path, `?db=`, or `db:`), as the prompts'
+        default: on a shared Redis, db 0 may be someone else's."""
         source = self.current()
-        db = getattr(source.config, "db", None) if source else None
-        return str(db or 0)
+        return "0" if source is None else str(source.db())
 
     def _parse_db(self, text: str) -> int | None:
         """The db number typed, or None (and a message) when it is not one."""
@@ -142,9 +143,19 @@ class RedisScreen(ConsoleScreen):
             self.notify("No Redis instance here.", markup=False)
         return source
 
+    def _refused_read_only(self, source: Any, action: str) -> bool:
+        """On a read-only target, refuse (and audit) `action` before asking anything."""
+        app = self.console()
+        if not app.read_only:
+            return False
+        from console.redis_flows import refused_flow
+
+        app.start_action(refused_flow(app, source, action, source.db(), self._finish), action)
+        return True
+
     def action_clear_pattern(self) -> None:
         source = self._source_or_say()
-        if source is None:
+        if source is None or self._refused_read_only(source, "redis.clear"):
             return
 
         def go(values: list[str] | None) -> None:
@@ -171,7 +182,7 @@ class RedisScreen(ConsoleScreen):
 
     def action_flush_db(self) -> None:
         source = self._source_or_say()
-        if source is None:
+        if source is None or self._refused_read_only(source, "redis.flushdb"):
             return
         hint = (
             "Type 'all' for FLUSHALL."

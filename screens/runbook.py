@@ -198,6 +198,14 @@ class RunbookScreen(ConsoleScreen):
         from console.saved_files import saved_file_name
 
         export = panel.export()
+        if not export.lines:
+            # An empty file would only look like a failed save.
+            so_far = " so far" if export.running else ""
+            self.notify(
+                f"Nothing to save: {export.action or 'the command'} printed no output{so_far}.",
+                markup=False,
+            )
+            return
         name = saved_file_name(f"runbook-{export.action or 'output'}", self.console().clock())
         self._write(state_dir() / "logs", name, export)
 

@@ -88,6 +88,38 @@ def test_transitive_upstream_blocker_wins() -> None:
     assert shape(build_blocking_tree(backends)) == [(1, [(2, [(3, [])]), (4, [])])]
 
 
+def also(nodes: Sequence[BlockingNode]) -> dict[int, tuple[int, ...]]:
+    """pid -> the blockers its (every) occurrence names as "also blocked by"."""
+    out: dict[int, tuple[int, ...]] = {}
+    for n in nodes:
+        if n.also_blocked_by:
+            assert out.setdefault(n.backend.pid, n.also_blocked_by) == n.also_blocked_by
+        for pid, pids in also(n.waiters).items():
+            assert out.setdefault(pid, pids) == pids
+    return out
+
+
+def test_a_blocker_dropped_from_the_tree_is_named_on_its_waiter() -> None:
+    # 438 holds a share lock, 590 queues for ACCESS EXCLUSIVE behind it, 1011 (an UPDATE)
+    # is blocked by both: it sits under 438, and says it also waits on 590.
+    backends = [b(438), b(590, [438], wait_age=9.0), b(1011, [438, 590], wait_age=3.0)]
+    tree = build_blocking_tree(backends)
+    assert shape(tree) == [(438, [(590, []), (1011, [])])]
+    assert also(tree) == {1011: (590,)}
+    # Every blocker of every waiter is either above one of its lines or named on it.
+    assert also(build_blocking_tree([b(1), b(2, [1]), b(3, [2]), b(4, [1, 3])])) == {4: (3,)}
+
+
+def test_the_lock_queue_names_the_sessions_queued_ahead() -> None:
+    backends = [b(1), b(2, [1]), b(3, [2]), b(4, [2, 3]), b(5, [2, 3, 4]), b(6, [2, 3, 4, 5])]
+    assert also(build_blocking_tree(backends)) == {4: (3,), 5: (3, 4), 6: (3, 4, 5)}
+
+
+def test_independent_blockers_need_no_note() -> None:
+    # 3 is drawn under both 1 and 2: nothing hidden, nothing to add.
+    assert also(build_blocking_tree([b(1), b(2), b(3, [1, 2]), b(4, [3])])) == {}
+
+
 def test_two_independent_blockers_show_the_waiter_under_each() -> None:
     # 1 and 2 both hold a share lock; 3 wants it exclusively; 4 waits behind 3.
     backends = [b(1), b(2), b(3, [1, 2]), b(4, [3])]

@@ -66,6 +66,37 @@ def test_config_check_prints_redacted(tmp_path: Path) -> None:
     assert missing.returncode == 0
 
 
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path: Path) -> None:
+    """`ops-console config check | head -1`: the reader is gone before everything is
+    written; no BrokenPipeError traceback, the exit status of a tool cut by SIGPIPE."""
+    cfg = tmp_path / "c.yaml"
+    checks = "".join(f"      - {{name: c{i}, host: h{i}, port: {i + 1}}}\n" for i in range(200))
+    cfg.write_text(f"targets:\n  prod:\n    health:\n{checks}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args in (("config", "check", "--config", str(cfg)), ("config", "example"), ("--help",)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "console", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader leaves before the first line is written
+        stderr = proc.stderr.read().decode()
+        code = proc.wait(timeout=30)
+        assert stderr == "", (args, stderr)
+        # argparse drops a failed write of its help itself (and exits 0).
+        assert code == (0 if args == ("--help",) else 141), (args, code)
+    # And through a real shell pipe, as typed:
+    line = f"{sys.executable} -m console config check --config {cfg} | head -1"
+    out = subprocess.run(
+        ["sh", "-c", line], capture_output=True, text=True, env=env, cwd=ROOT, timeout=30
+    )
+    assert out.stdout == f"# {cfg}: OK\n" and out.stderr == "", out
+
+
 def test_bad_refresh_is_refused() -> None:
     out = run_cli("--refresh", "0")
     assert out.returncode == 2 and "refresh" in out.stderr

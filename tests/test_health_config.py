@@ -76,6 +76,36 @@ def test_header_values_never_printed(tmp_path: Path) -> None:
     assert again["url"] == "http://x/" and again["version_path"] == "version"
 
 
+def test_config_check_shows_a_tcp_check_only_its_own_settings(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "targets:\n  t:\n    health:\n"
+        "      - {name: db, host: db.internal, port: 5432}\n"
+        "      - {name: api, url: https://api.internal/healthz}\n"
+    )
+    rendered = render_config(load_config(path, env={}))
+    db, api = yaml.safe_load(rendered)["targets"]["t"]["health"]
+    assert db == {
+        "name": "db",
+        "host": "db.internal",
+        "port": 5432,
+        "timeout": 5.0,
+        "interval": 10.0,
+        "latency_warn_ms": 2000.0,
+        "critical_after": 3,
+    }
+    for http in ("method", "verify", "expect_status", "version_path", "follow_redirects"):
+        assert http in api, http
+    # What `config check` prints is itself a config that loads (the HTTP-only settings
+    # on a TCP check are an error there).
+    again = tmp_path / "again.yaml"
+    again.write_text(rendered)
+    assert (
+        load_config(again, env={}).targets["t"].health
+        == load_config(path, env={}).targets["t"].health
+    )
+
+
 def test_errors_name_line_and_key_path(tmp_path: Path) -> None:
     message = error(
         tmp_path,

@@ -211,8 +211,12 @@ async def test_cancel_event_stops_and_audits(tmp_path: Path) -> None:
     await asyncio.sleep(0.5)
     cancel.set()
     outcome, (record,) = await asyncio.wait_for(task, 5)
-    assert outcome.status == "failed" and "stopped by the operator" in outcome.message
-    assert record["outcome"] == "failed" and record["execution"]["status"] == "cancelled"
+    # Stopped on purpose: cancelled, in the message and the audit alike, not failed.
+    assert outcome.status == "cancelled"
+    assert outcome.message.startswith("Cancelled: stopped by the operator after ")
+    assert record["outcome"] == "cancelled" and record["execution"]["status"] == "cancelled"
+    assert record["error"].startswith("stopped by the operator after ")
+    assert record["execution"]["signal"] == "SIGTERM" and record["duration_ms"] > 0
 
 
 async def test_declined_confirmation_never_runs(tmp_path: Path) -> None:
@@ -245,6 +249,26 @@ async def test_env_values_never_reach_preview_or_audit(tmp_path: Path) -> None:
     assert outcome.succeeded  # the value reached the command
     text = (tmp_path / "audit.jsonl").read_text()
     assert "hunter2" not in text and record["params"]["env"] == ["SECRET_X"]
+
+
+async def test_preview_shows_the_directory_it_runs_in(tmp_path: Path, monkeypatch) -> None:
+    here = tmp_path / "console-cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    action = RunbookActionConfig(name="where", argv=("pwd",))
+    plan = runbook_plan(action, action.argv, target="t")
+    assert dict(plan.details)["cwd"] == f"{here} (the console's working directory)"
+    assert Path(dict(plan.details)["cwd"].split(" ")[0]).is_absolute()
+    monkeypatch.chdir(tmp_path)  # the console moves on: it still runs where it said
+    outcome, (record,) = await run(tmp_path, action)
+    assert outcome.succeeded and record["execution"]["last_lines"] == [str(tmp_path)]
+    log = AuditLog(tmp_path / "audit2.jsonl")
+    outcome = await run_action(
+        plan, confirm=yes, audit=log, operator=OPERATOR, read_only=False, arm=None
+    )
+    assert outcome.succeeded and audit_lines(log)[0]["execution"]["last_lines"] == [str(here)]
+    own = RunbookActionConfig(name="there", argv=("pwd",), cwd=tmp_path)
+    assert dict(runbook_plan(own, own.argv, target="t").details)["cwd"] == str(tmp_path)
 
 
 def test_plan_risk_and_tokens() -> None:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
 import asyncpg
 import pytest
 
 from screens.confirm import ConfirmScreen
-from tests.pg_situations import fan_out, hostile_query, lock_chain, long_query, wait_until
+from tests.pg_situations import (
+    Situation,
+    fan_out,
+    hostile_query,
+    lock_chain,
+    long_query,
+    sessions,
+    wait_until,
+)
 from tests.ui_helpers import make_app, snapshot_pids
 from widgets.activity_table import ActivityTable
 from widgets.blocking_tree import BlockingTreeView
@@ -116,6 +128,32 @@ async def test_read_only_refuses_and_hides_action_keys(tmp_path, pg_dsn) -> None
             assert rows[sleeper.root]["state"] == "active"
 
 
+async def test_actions_on_an_ended_session_say_it_ended(tmp_path, pg_dsn) -> None:
+    async with long_query(pg_dsn) as sleeper:
+        app = make_app(tmp_path, pg_dsn)
+        async with app.run_test(size=(200, 40)) as pilot:
+            table = await _open_postgres_screen(app, pilot, sleeper.root)
+            conn = await asyncpg.connect(pg_dsn)
+            try:
+                await conn.execute("SELECT pg_terminate_backend($1)", sleeper.root)
+            finally:
+                await conn.close()
+            await wait_until(lambda: table.selected_gone, what="the row marked gone")
+            assert table.selected_pid == sleeper.root
+            status = str(app.screen.query_one("#pg-status").render())
+            assert re.search(r"\d+ sessions?, \d+ shown, \+\d+ ended", status), status
+            for key in ("K", "c", "enter"):
+                app._notifications.clear()
+                await pilot.press(key)
+                await pilot.pause()
+                assert not isinstance(app.screen, ConfirmScreen) and not app.action_running
+                messages = [n.message for n in app._notifications]
+                assert messages == [
+                    f"That backend ended: pid {sleeper.root} is gone. Nothing to act on."
+                ], (key, messages)
+            assert app.audit.recent() == [] and not app.internal_errors
+
+
 async def test_recheck_refuses_a_backend_that_ended(tmp_path, pg_dsn) -> None:
     async with long_query(pg_dsn) as sleeper:
         app = make_app(tmp_path, pg_dsn)
@@ -177,6 +215,50 @@ async def test_blocking_tree_and_jump_to_root(tmp_path, pg_dsn) -> None:
             await pilot.press("b")
             await pilot.pause()
             assert table.selected_pid == chain.root
+
+
+@contextlib.asynccontextmanager
+async def behind_a_queued_alter(dsn: str) -> AsyncIterator[Situation]:
+    """(holder, alter, writer): the holder keeps a SHARE lock on a table, the ALTER-like
+    ACCESS EXCLUSIVE request queues behind it, and an UPDATE waits behind both:
+    pg_blocking_pids(writer) = {holder, alter}, and alter itself waits on holder."""
+    async with sessions(dsn, "queued") as s:
+        table = await s.table(1)
+        holder, alter, writer = await s.open(3)
+        pids = [c.get_server_pid() for c in (holder, alter, writer)]
+        await holder.execute(f"BEGIN; LOCK TABLE {table} IN SHARE MODE")
+        s.background(alter, f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        await s.wait_state([pids[1]], lambda r: r["wait_event_type"] == "Lock", "the ALTER queued")
+        s.background(writer, f"UPDATE {table} SET v = v + 1")
+        await s.wait_state(
+            [pids[2]],
+            lambda r: set(r["blocked_by"]) == {pids[0], pids[1]},
+            "the UPDATE blocked by both",
+        )
+        yield Situation(s.tag, tuple(pids), table)
+
+
+async def test_a_waiter_names_the_blocker_it_is_not_shown_under(tmp_path, pg_dsn) -> None:
+    async with behind_a_queued_alter(pg_dsn) as situation:
+        holder, alter, writer = situation.pids
+        app = make_app(tmp_path, pg_dsn)
+        async with app.run_test(size=(200, 50)) as pilot:
+            await _open_postgres_screen(app, pilot, writer)
+            tree = app.screen.query_one(BlockingTreeView)
+
+            def writer_lines() -> list[str]:
+                lines = [tree.line_text(i) for i in range(tree.line_count)]
+                return [ln for ln in lines if ln.lstrip(" │├└─").startswith(f"{writer} ")]
+
+            await wait_until(lambda: writer_lines() and tree.line_count >= 3, what="the tree")
+            root = next(
+                n for n in app.states["postgres"].snapshot.blocking if n.backend.pid == holder
+            )
+            assert sorted(w.backend.pid for w in root.waiters) == sorted([alter, writer])
+            lines = writer_lines()
+            # Shown under the holder only: it must say that 590-like `alter` holds it up too.
+            assert len(lines) == 1 and f"also blocked by {alter}" in lines[0], lines
+            assert not app.internal_errors
 
 
 async def test_monitor_connection_killed_recovers(tmp_path, pg_dsn) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
+from textual.widgets import Input
 
 from console.app import OpsConsoleApp
 from console.config import load_config
@@ -20,15 +22,18 @@ from widgets.redis_summary import RedisSummaryPane
 pytest_plugins = ("tests.redis_situations",)
 
 
-def redis_app(tmp_path: Path, server: Server, **target: object) -> OpsConsoleApp:
+def redis_app(
+    tmp_path: Path, server: Server, instance: dict[str, object] | None = None, **target: object
+) -> OpsConsoleApp:
     cfg = tmp_path / "config.yaml"
+    settings = {"name": "cache", "url": server.url, **(instance or {})}
     cfg.write_text(
         yaml.safe_dump(
             {
                 "refresh": 0.5,
                 "audit_log": str(tmp_path / "audit.jsonl"),
                 "log_file": str(tmp_path / "console.log"),
-                "targets": {"t": {"redis": [{"name": "cache", "url": server.url}], **target}},
+                "targets": {"t": {"redis": [settings], **target}},
             }
         )
     )
@@ -149,15 +154,77 @@ async def test_bare_star_is_a_flush_and_read_only_refuses(tmp_path, throwaway) -
         await wait_until(lambda: not app.action_running, what="the cancellation")
     assert await count(server, 2) == 50
 
-    read_only = redis_app(tmp_path, server, read_only=True)
-    async with read_only.run_test(size=(160, 50)) as pilot:
-        await ready(read_only)
-        await pilot.press("3")
-        await open_prompt(read_only, pilot, "x", "2", "k:*")
-        await wait_until(lambda: not read_only.action_running, what="the refusal")
-        assert not isinstance(read_only.screen, ConfirmScreen)
-        assert read_only.audit.recent()[0].outcome == "refused-read-only"
     assert await count(server, 2) == 50
+
+
+async def test_read_only_refuses_clear_and_flush_before_asking(tmp_path, throwaway) -> None:
+    server = throwaway()
+    await fill(server, 2, b"k:", 50)
+    app = redis_app(tmp_path, server, {"db": 2}, read_only=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await ready(app)
+        await pilot.press("3")
+        await wait_until(lambda: isinstance(app.screen, RedisScreen), what="the Redis screen")
+        for key, action, preview in (
+            ("x", "redis.clear", "(db 2)"),
+            ("F", "redis.flushdb", "FLUSHDB ASYNC (db 2)"),
+        ):
+            before = len(app.audit.recent())
+            await pilot.press(key)
+            await wait_until(
+                lambda before=before: len(app.audit.recent()) > before, what="the refusal"
+            )
+            await wait_until(lambda: not app.action_running, what="the flow to end")
+            await pilot.pause()
+            # Refused at once: no db or pattern asked for, no dialog.
+            assert isinstance(app.screen, RedisScreen), app.screen
+            record = app.audit.recent()[0]
+            assert (record.action, record.outcome) == (action, "refused-read-only"), record
+            assert record.params["db"] == 2 and preview in record.preview, record
+        assert not app.internal_errors
+    assert await count(server, 2) == 50
+
+
+@pytest.mark.parametrize("form", ["url", "db"])
+async def test_prompts_default_to_the_instances_own_db(tmp_path, throwaway, form) -> None:
+    """On a shared Redis, db 0 is someone else's: `g`, `x` and `F` start at the db of the
+    instance's URL (or its `db:`), and Enter on `F` previews that db."""
+    server = throwaway()
+    await fill(server, 9, b"mine:", 30)
+    await fill(server, 0, b"theirs:", 30)
+    instance = {"url": server.url + "/9"} if form == "url" else {"db": 9}
+    app = redis_app(tmp_path, server, instance)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await ready(app)
+        await pilot.press("3")
+        await wait_until(lambda: isinstance(app.screen, RedisScreen), what="the screen")
+        for key in ("g", "x", "F"):
+            await pilot.press(key)
+            await wait_until(lambda: isinstance(app.screen, PromptScreen), what="the prompt")
+            assert app.screen.query_one("#prompt-0", Input).value == "9", key
+            await pilot.press("escape")
+            await wait_until(lambda: isinstance(app.screen, RedisScreen), what="closed")
+        await pilot.press("F")
+        await wait_until(lambda: isinstance(app.screen, PromptScreen), what="the prompt")
+        await pilot.press("enter")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the flush dialog",
+        )
+        assert dialog.plan.preview == "FLUSHDB ASYNC (db 9)"
+        assert dialog.plan.confirm_token == "t/9"
+        await pilot.press("escape")
+        await wait_until(lambda: not app.action_running, what="the cancellation")
+        # The big-keys sample, also from its default, samples db 9.
+        await pilot.press("g")
+        await wait_until(lambda: isinstance(app.screen, PromptScreen), what="the prompt")
+        await pilot.press("enter")
+        view = app.screen.query_one(BigKeysView)
+        await wait_until(lambda: view.result is not None, what="the sample")
+        assert view.result.db == 9 and app.screen.big_keys_db == 9
+        assert view.result.scanned == 30
+        assert all(k.name.startswith(b"mine:") for k in view.result.largest)
+    assert await count(server, 0) == 30 and await count(server, 9) == 30
 
 
 async def test_cancel_mid_clear_reports_an_honest_count(tmp_path, throwaway) -> None:

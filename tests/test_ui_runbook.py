@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 
 from adapters.runbook.output import OutputBatch, OutputLine
 from console.app import OpsConsoleApp
@@ -233,10 +234,17 @@ async def test_ctrl_c_stops_a_running_command_quickly(tmp_path: Path) -> None:
         await wait_until(lambda: not app.action_running, timeout=10, what="the stop")
         assert time.monotonic() - started < 3.0
         (record,) = app.audit.recent()
-        assert record.outcome == "failed" and "stopped by the operator" in (record.error or "")
+        # A deliberate stop is no failure: "cancelled" in the audit, as its execution says.
+        assert record.outcome == "cancelled" and "stopped by the operator" in (record.error or "")
         assert record.execution["status"] == "cancelled"
         assert record.execution["signal"] == "SIGTERM"
-        assert "stopped by the operator" in status_text(app)
+        assert record.execution["exit_code"] is None and record.duration_ms is not None
+        await pilot.pause()
+        assert status_text(app).startswith("Cancelled: stopped by the operator after ")
+        assert panel(app).has_class("-stopped") and not panel(app).has_class("-failed")
+        messages = [str(n.message) for n in app._notifications]
+        assert any(m.startswith("Cancelled: stopped by the operator") for m in messages)
+        assert not any("Failed" in m for m in messages), messages
 
 
 async def test_missing_parameter_is_refused_with_a_notice(tmp_path: Path) -> None:
@@ -606,6 +614,105 @@ async def test_bang_on_the_health_screen_runs_an_action_on_the_selected_service(
     ]
 
 
+def shown_rows(listing: RunbookList) -> list[str]:
+    """The list's lines as drawn on screen: cut to the height it was given."""
+    size = listing.outer_size
+    return [strip.text.rstrip() for strip in listing.render_lines(Region(0, 0, *size))]
+
+
+def cursor_row(listing: RunbookList) -> str | None:
+    return next((row for row in shown_rows(listing) if row.lstrip().startswith("›")), None)
+
+
+async def open_picker(app: OpsConsoleApp, pilot: Any) -> RunbookList:
+    from screens.health import HealthScreen
+    from screens.runbook_picker import RunbookPicker
+
+    app.start_sources()
+    await pilot.press("5")
+    await wait_until(
+        lambda: isinstance(app.screen, HealthScreen) and app.screen.table.selected,
+        what="the check selected",
+    )
+    await pilot.press("exclamation_mark")
+    await wait_until(lambda: isinstance(app.screen, RunbookPicker), what="the picker")
+    await pilot.pause()
+    return app.screen.query_one(RunbookList)
+
+
+#: A TCP check on a closed port: it exists (and is selectable) whatever it answers.
+CLOSED_PORT_CHECK = [{"name": "billing-api", "host": "127.0.0.1", "port": 9, "timeout": 1}]
+
+
+async def test_picker_shows_all_four_actions_and_the_cursor(tmp_path: Path) -> None:
+    names = ["restart", "drain", "flush-cache", "page-owner"]
+    app = runbook_app(
+        tmp_path,
+        [{"name": n, "argv": ["echo", n, "{service}"]} for n in names],
+        health=CLOSED_PORT_CHECK,
+    )
+    async with app.run_test(size=(160, 40)) as pilot:
+        listing = await open_picker(app, pilot)
+        rows = shown_rows(listing)
+        assert [r.split()[0] for r in rows[1:]] == ["›", *names[1:]], rows
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert (cursor_row(listing) or "").split()[1] == "flush-cache", shown_rows(listing)
+        await pilot.press("enter")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the dialog",
+        )
+        assert dialog.plan.preview == "echo flush-cache billing-api"
+        await pilot.press("n")
+        await wait_until(lambda: not app.action_running, what="the cancel")
+        assert not app.internal_errors
+
+
+async def test_picker_longer_than_the_screen_scrolls_to_the_cursor(tmp_path: Path) -> None:
+    names = [f"action-{i:02d}" for i in range(30)]
+    app = runbook_app(
+        tmp_path,
+        [{"name": n, "argv": ["echo", n, "{service}"]} for n in names],
+        health=CLOSED_PORT_CHECK,
+    )
+    async with app.run_test(size=(120, 24)) as pilot:
+        listing = await open_picker(app, pilot)
+        hint = app.screen.query_one("#picker-hint")
+        box = hint.parent.region
+        assert hint.region.height and box.contains_region(hint.region)  # not pushed out
+        assert len(shown_rows(listing)) > 3  # as many as fit, not a fixed few
+        for index in range(1, 30):
+            await pilot.press("down")
+            await pilot.pause()
+            assert (cursor_row(listing) or "").split()[1:2] == [names[index]], index
+        assert "more above" in shown_rows(listing)[0]
+        for index in range(28, -1, -1):
+            await pilot.press("up")
+            await pilot.pause()
+            assert (cursor_row(listing) or "").split()[1:2] == [names[index]], index
+        await pilot.press("down", "enter")
+        dialog = await wait_until(
+            lambda: app.screen if isinstance(app.screen, ConfirmScreen) else None,
+            what="the dialog",
+        )
+        assert dialog.plan.action == "runbook.action-01"
+        await pilot.press("n")
+        await wait_until(lambda: not app.action_running, what="the cancel")
+
+
+async def test_runbook_screen_list_keeps_the_cursor_in_view(tmp_path: Path) -> None:
+    names = [f"step-{i:02d}" for i in range(40)]
+    app = runbook_app(tmp_path, [{"name": n, "argv": ["true"]} for n in names])
+    async with app.run_test(size=(120, 30)) as pilot:
+        await open_runbook(app, pilot)
+        listing = app.screen.query_one(RunbookList)
+        assert len(shown_rows(listing)) < 41  # half the screen: the panel keeps the rest
+        await pilot.press(*["down"] * 39)
+        await pilot.pause()
+        assert (cursor_row(listing) or "").split()[1:2] == ["step-39"], shown_rows(listing)
+
+
 # -- stdout and stderr told apart; saving the output ---------------------------------------
 
 INTERLEAVED = (
@@ -723,6 +830,23 @@ async def test_p_saves_the_output_to_a_private_file(tmp_path: Path, monkeypatch:
         assert message == f"Saved 6 lines of output to {saved}."
         await pilot.press("p")  # the same second: a second file, never overwritten
         await wait_until(lambda: len(list(folder.glob("*.log"))) == 2, what="the second file")
+        assert not app.internal_errors
+
+
+async def test_p_after_a_run_without_output_saves_nothing(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    app = runbook_app(tmp_path, [{"name": "quiet", "argv": ["true"]}])
+    folder = tmp_path / "state" / "ops-console" / "logs"
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_runbook(app, pilot)
+        await run_confirmed(app, pilot)
+        assert "exit 0" in status_text(app)
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        messages = [str(n.message) for n in app._notifications]
+        assert "Nothing to save: quiet printed no output." in messages, messages
+        assert not any(m.startswith("Saved") for m in messages)
+        assert not folder.exists() or not list(folder.iterdir())
         assert not app.internal_errors
 
 

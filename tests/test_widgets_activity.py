@@ -173,6 +173,24 @@ async def test_vanished_pid_is_marked_gone_not_replaced() -> None:
         assert table.selected_pid == 8
 
 
+async def test_status_counts_ended_rows_apart() -> None:
+    app = TableApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        table = app.query_one(ActivityTable)
+        table.update_snapshot(actives([1, 2]))
+        await pilot.pause()
+        assert table.status_text() == "2 sessions, 2 shown, idle hidden"
+        assert table.selected_pid == 2
+        table.update_snapshot(actives([2]))  # 1 ended: still listed, struck through
+        await pilot.pause()
+        assert table.visible_count == 2 and table.ended_count == 1
+        assert table.counts_text() == "1 session, 1 shown, +1 ended"
+        table.update_snapshot(actives([2]))
+        table.update_snapshot(actives([2]))  # dropped at the next-but-one update
+        await pilot.pause()
+        assert table.counts_text() == "1 session, 1 shown"
+
+
 async def test_pid_that_comes_back_is_live_again() -> None:
     app = TableApp()
     async with app.run_test(size=(100, 20)) as pilot:

@@ -4,6 +4,7 @@ helpers, through small host apps and Pilot (widgets do no I/O: synthetic data)."
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -178,6 +179,32 @@ async def test_tree_hostile_text_and_cycles_are_harmless() -> None:
                 assert clean(segment.text), repr(segment.text)
         text = tree.render_line(1).text
         assert "a[i]" in text and "[/]" in text and "[link=http://evil]y[/link]" in text
+
+
+async def test_tree_names_other_blockers_and_repeats() -> None:
+    app = TreeApp()
+    async with app.run_test(size=(200, 20)) as pilot:
+        tree = app.query_one(BlockingTreeView)
+        also = replace(waiter(1011, query="UPDATE t"), also_blocked_by=(590,))
+        queue = replace(waiter(6), also_blocked_by=(2, 3, 4, 5, 7))
+        first = waiter(3, waiter(4))
+        again = BlockingNode(first.backend, repeat=True)
+        tree.update_tree(
+            (
+                BlockingNode(backend(438), (waiter(590), also, queue, first)),
+                BlockingNode(backend(9), (again,)),
+            )
+        )
+        await pilot.pause()
+        lines = [tree.line_text(i) for i in range(tree.line_count)]
+        assert (
+            "waits AccessExclusiveLock on public.accounts 12s  also blocked by 590  UPDATE t"
+            in (lines[2])
+        )
+        assert "also blocked by 2, 3, 4 and 2 more" in lines[3]
+        assert lines[0].startswith("438  alice  active  blocks 5  ")
+        assert lines[-1].startswith("└─ 3 ") and "(its waiters are shown elsewhere" in lines[-1]
+        assert "(its waiters" not in lines[4] and "blocks 1" in lines[4]
 
 
 async def test_tree_empty_state() -> None:

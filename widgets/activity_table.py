@@ -144,9 +144,21 @@ class ActivityTable(KeyedTable[int]):
         row = self._rows.get(self._cursor) if self._cursor is not None else None
         return bool(row and row.missing)
 
+    @property
+    def ended_count(self) -> int:
+        """Rows shown of sessions that have ended (struck through, "gone")."""
+        return sum(1 for row in self._order if row.missing)
+
+    def counts_text(self) -> str:
+        """E.g. "12 sessions, 10 shown" or "1 session, 1 shown, +1 ended": the sessions of
+        the last poll, how many of them are listed, and the rows of ended ones kept."""
+        total, ended = self.total_count, self.ended_count
+        text = f"{total:,} session{'' if total == 1 else 's'}, {self.visible_count - ended:,} shown"
+        return text + (f", +{ended:,} ended" if ended else "")
+
     def status_text(self) -> str:
         """E.g. "1,100 sessions, 100 shown (filter: app1)", for the screen's status line."""
-        text = f"{self.total_count:,} sessions, {self.visible_count:,} shown"
+        text = self.counts_text()
         if self._filter:
             text += f" (filter: {sanitize(self._filter, max_len=40)})"
         return text if self.show_idle else text + ", idle hidden"

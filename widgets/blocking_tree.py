@@ -11,6 +11,10 @@ the tree. If that pid has left the tree (its lock was granted, its blocker ended
 selection is cleared (`Selected(None)`) rather than moved to another session, so an
 action never lands on a pid the operator did not pick; the next cursor key resumes at
 the same line.
+
+A waiter with more blockers than the tree shows it under says so on its line ("also
+blocked by 590"): clearing the blocker above does not release it. A waiter shown under
+two blockers lists its own waiters once; the other line says they are shown elsewhere.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ _STATE_LABELS = {
     "idle in transaction (aborted)": "xact aborted",
 }
 _QUERY_MAX = 500
+#: Pids named in "also blocked by …" (a long lock queue gives its last waiter hundreds).
+ALSO_SHOWN = 3
 
 
 class _Line(NamedTuple):
@@ -46,8 +52,22 @@ class _Line(NamedTuple):
     root: bool
 
 
-def describe(backend: Backend, waiters: int, root: bool) -> str:
-    """The one-line text of a tree node (sanitised): pid, user, state, lock, wait, query."""
+def also_blocked(pids: Sequence[int]) -> str:
+    """The other blockers named: "also blocked by 590", "… by 3, 4, 5 and 45 more"."""
+    shown = ", ".join(map(str, pids[:ALSO_SHOWN]))
+    more = len(pids) - ALSO_SHOWN
+    return f"also blocked by {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def describe(
+    backend: Backend,
+    waiters: int,
+    root: bool,
+    also: Sequence[int] = (),
+    repeat: bool = False,
+) -> str:
+    """The one-line text of a tree node (sanitised): pid, user, state, lock, wait, the
+    other blockers it waits on, the sessions it holds up, query."""
     b = backend
     state = _STATE_LABELS.get(b.state or "") or sanitize(b.state, max_len=24) or "?"
     parts = [str(b.pid), sanitize(b.user, max_len=24) or "?", state]
@@ -58,10 +78,14 @@ def describe(backend: Backend, waiters: int, root: bool) -> str:
             lock += f" on {sanitize(target, max_len=64)}"
         wait = b.wait_age if b.wait_age is not None else b.query_age
         parts.append(f"waits {lock} {duration(wait)}")
+    if also:
+        parts.append(also_blocked(also))
     if root and b.xact_age is not None:
         parts.append(f"xact {duration(b.xact_age)}")
     if waiters:
         parts.append(f"blocks {waiters}")
+    elif repeat:
+        parts.append("(its waiters are shown elsewhere in the tree)")
     parts.append(sanitize(b.query, max_len=_QUERY_MAX))
     return "  ".join(parts)
 
@@ -78,7 +102,8 @@ def flatten(roots: Sequence[BlockingNode]) -> list[_Line]:
             continue
         branch = "" if root else ("└─ " if last else "├─ ")
         path = (*parents, pid)
-        lines.append(_Line(path, guide + branch, describe(node.backend, node.count(), root), root))
+        text = describe(node.backend, node.count(), root, node.also_blocked_by, node.repeat)
+        lines.append(_Line(path, guide + branch, text, root))
         child_guide = guide if root else guide + ("   " if last else "│  ")
         # Pushed in reverse so the first waiter pops first; i == 0 is the last sibling.
         for i, waiter in enumerate(reversed(node.waiters)):

@@ -68,6 +68,7 @@ class CommandOutput(Widget):
     CommandOutput #cmd-status { height: auto; max-height: 3; color: $text-muted; }
     CommandOutput.-ok #cmd-status { color: $text-success; }
     CommandOutput.-failed #cmd-status { color: $text-error; text-style: bold; }
+    CommandOutput.-stopped #cmd-status { color: $text-warning; text-style: bold; }
     CommandOutput.-idle LogView { display: none; }
     """
 
@@ -130,12 +131,13 @@ class CommandOutput(Widget):
         if self.running:
             self._status(f"running… {self._counts()} · ctrl+c stops it")
 
-    def finish(self, message: str, ok: bool) -> None:
-        """The command ended (or never started): the result line."""
+    def finish(self, message: str, ok: bool, *, stopped: bool = False) -> None:
+        """The command ended (or never started): the result line. `stopped`: the operator
+        stopped it on purpose (ctrl+c), drawn as a warning rather than a failure."""
         if not self.is_attached:
             return
         self.running = False
-        self.set_classes("-ok" if ok else "-failed")
+        self.set_classes("-stopped" if stopped else "-ok" if ok else "-failed")
         self._status(message)
 
     def export(self) -> OutputExport:

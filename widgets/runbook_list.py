@@ -3,6 +3,11 @@
 Names and descriptions come from the config file, which may be shared and edited by
 many; they are drawn inert like any outside text. The selection is the action's name,
 so reloading the list keeps the cursor on the same action.
+
+The list takes the height it needs, up to what its container allows; when it is given
+fewer lines than it has actions, it shows a window of them that always holds the cursor
+(scrolled as the cursor moves, as little as possible), and the header says how many are
+above and below.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class RunbookList(Widget, can_focus=True):
     def __init__(self, *, rows: Sequence[RunbookRow] = (), id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: tuple[RunbookRow, ...] = tuple(rows)
+        self._top = 0  # the first row shown when they do not all fit
 
     def set_rows(self, rows: Sequence[RunbookRow]) -> None:
         """Show `rows`, keeping the cursor on the same action name when it is still there."""
@@ -94,13 +100,41 @@ class RunbookList(Widget, can_focus=True):
     def watch_cursor(self) -> None:
         self.refresh()
 
+    def window(self) -> tuple[int, int]:
+        """(first row shown, rows shown): every row when they fit, else as many as the
+        height allows below the header, the cursor's row always among them."""
+        count = len(self.rows)
+        room = self.content_size.height - 1  # below the header
+        if not self.is_mounted or room >= count:
+            self._top = 0
+            return 0, count
+        room = max(1, room)  # one line only: the cursor's row rather than the header
+        cursor = min(self.cursor, count - 1)
+        top = min(self._top, count - room)
+        if cursor < top:
+            top = cursor
+        elif cursor >= top + room:
+            top = cursor - room + 1
+        self._top = top
+        return top, room
+
     def render(self) -> Text:
-        header = self.get_component_rich_style("runbook-list--header")
+        top, shown = self.window()
         out = Text(no_wrap=True, overflow="ellipsis", end="")
-        out.append(self._line("", "name", "kind", "risk", "key", "description"), header)
-        for index, row in enumerate(self.rows):
-            out.append("\n")
-            out.append_text(self._row(index, row))
+        if shown < self.content_size.height or shown == len(self.rows):
+            above, below = top, len(self.rows) - top - shown
+            more = [
+                f"↑ {above} more above" if above else "",
+                f"↓ {below} more below" if below else "",
+            ]
+            title = "  ·  ".join(m for m in more if m)
+            description = f"description   {title}" if title else "description"
+            header = self.get_component_rich_style("runbook-list--header")
+            out.append(self._line("", "name", "kind", "risk", "key", description), header)
+        for index in range(top, top + shown):
+            if index > top or out.plain:
+                out.append("\n")
+            out.append_text(self._row(index, self.rows[index]))
         return out
 
     def _row(self, index: int, row: RunbookRow) -> Text:

@@ -12,6 +12,10 @@ Shape, chosen for an operator deciding what to cancel or terminate:
   50-deep staircase; instead, a blocker is dropped from a waiter's parents when it is itself
   (transitively) waiting on another of that waiter's blockers. The row queue becomes
   "root -> w1 -> {w2..w50}", which is what the operator acts on: terminate the root.
+  The blockers dropped so are not lost: each occurrence of the waiter names them
+  (`also_blocked_by`). They matter: with a share lock held by 438, an ALTER (590) queued
+  behind it and an UPDATE (1011) behind both, 1011 sits under 438 only, yet terminating
+  438 hands the table to 590 and 1011 still waits.
 * A waiter with two *independent* blockers (two readers holding a share lock against an
   ALTER) appears under each of them, as pg_activity lists it under each: clearing one
   blocker does not release it, and the tree must not suggest that it does. Its own waiters
@@ -36,9 +40,11 @@ MAX_DEPTH = 100
 def build_blocking_tree(backends: Iterable[Backend]) -> tuple[BlockingNode, ...]:
     """The blocking forest of `backends` (see the module docstring for its shape)."""
     by_pid = {b.pid: b for b in backends}
-    parents = _parents({b.pid: b.blocked_by for b in by_pid.values() if b.blocked_by})
+    blockers_of = {b.pid: b.blocked_by for b in by_pid.values() if b.blocked_by}
+    parents = _parents(blockers_of)
     if not parents:
         return ()
+    also = _dropped(blockers_of, parents)
     children: dict[int, list[int]] = {}
     for waiter in sorted(parents, key=lambda p: _wait_order(by_pid.get(p), p)):
         for blocker in parents[waiter]:
@@ -48,7 +54,7 @@ def build_blocking_tree(backends: Iterable[Backend]) -> tuple[BlockingNode, ...]
     reach = {root: _reach(root, children) for root in roots}
     roots.sort(key=lambda p: (-reach[p], p))
 
-    builder = _Builder(by_pid, children)
+    builder = _Builder(by_pid, children, also)
     forest = [builder.node(root, []) for root in roots]
     # Whatever is still unseen waits in a cycle with no root above it.
     while unseen := sorted(set(parents) - builder.seen):
@@ -86,9 +92,15 @@ def root_blocker_of(
 class _Builder:
     """Depth-first construction with the repeat and cycle rules of the module docstring."""
 
-    def __init__(self, by_pid: dict[int, Backend], children: dict[int, list[int]]) -> None:
+    def __init__(
+        self,
+        by_pid: dict[int, Backend],
+        children: dict[int, list[int]],
+        also: dict[int, tuple[int, ...]],
+    ) -> None:
         self.by_pid = by_pid
         self.children = children
+        self.also = also
         self.seen: set[int] = set()
         self.expanded: set[int] = set()
         self.in_cycle: set[int] = set()
@@ -97,16 +109,17 @@ class _Builder:
         backend = self.by_pid.get(pid) or _synthetic(pid)
         self.seen.add(pid)
         kids = self.children.get(pid, ())
+        also = self.also.get(pid, ())
         if pid in path:  # closes a wait cycle: everyone from its first occurrence is in it
             self.in_cycle.update(path[path.index(pid) :])
-            return BlockingNode(backend, repeat=bool(kids), cycle=True)
+            return BlockingNode(backend, repeat=bool(kids), cycle=True, also_blocked_by=also)
         if kids and (pid in self.expanded or len(path) >= MAX_DEPTH):
-            return BlockingNode(backend, repeat=True)
+            return BlockingNode(backend, repeat=True, also_blocked_by=also)
         self.expanded.add(pid)
         path.append(pid)
         waiters = tuple(self.node(kid, path) for kid in kids)
         path.pop()
-        return BlockingNode(backend, waiters, cycle=pid in self.in_cycle)
+        return BlockingNode(backend, waiters, cycle=pid in self.in_cycle, also_blocked_by=also)
 
 
 def _parents(blockers_of: dict[int, tuple[int, ...]]) -> dict[int, tuple[int, ...]]:
@@ -136,6 +149,21 @@ def _parents(blockers_of: dict[int, tuple[int, ...]]) -> dict[int, tuple[int, ..
         kept = tuple(b for b in blockers if not ancestors.get(b, 0) & mine & ~bit[b])
         parents[waiter] = kept or multi[waiter]  # a cycle can drop them all: keep them then
     return parents
+
+
+def _dropped(
+    blockers_of: dict[int, tuple[int, ...]], parents: dict[int, tuple[int, ...]]
+) -> dict[int, tuple[int, ...]]:
+    """Each waiter's blockers that `_parents` dropped (order kept, duplicates removed)."""
+    out: dict[int, tuple[int, ...]] = {}
+    for waiter, kept in parents.items():
+        blockers = blockers_of[waiter]
+        if len(blockers) > len(kept):
+            shown = set(kept)
+            dropped = tuple(b for b in dict.fromkeys(blockers) if b not in shown)
+            if dropped:
+                out[waiter] = dropped
+    return out
 
 
 def _ancestor_masks(

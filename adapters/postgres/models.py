@@ -53,6 +53,11 @@ class BlockingNode:
     #: This backend is part of a wait cycle: a deadlock the server has not broken yet
     #: (it does after deadlock_timeout). The occurrence that closes the loop is a leaf.
     cycle: bool = False
+    #: Sessions this backend also waits on that the tree does not show it under: the
+    #: blockers dropped because they wait (transitively) on another of its blockers
+    #: (see adapters/postgres/blocking.py). Clearing the blocker above does not release
+    #: it while one of these still holds or queues for its lock. In pg_blocking_pids order.
+    also_blocked_by: tuple[int, ...] = ()
 
     def count(self) -> int:
         """All sessions below this node, however deep."""
