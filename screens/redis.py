@@ -45,6 +45,7 @@ class RedisScreen(ConsoleScreen):
         super().__init__()
         self.index = 0
         self.big_keys_db = 0
+        self.big_keys_of: str | None = None  # the instance the shown big keys came from
 
     def body(self) -> ComposeResult:
         yield Static(id="redis-title")
@@ -114,6 +115,10 @@ class RedisScreen(ConsoleScreen):
 
     def action_next_instance(self) -> None:
         self.index += 1
+        # The sampled keys belong to the instance they were sampled on: never offer
+        # them for deletion on another one (a key of the same name there is another key).
+        self.query_one(BigKeysView).update_result(None)
+        self.big_keys_of = None
         source = self.current()
         if source is not None and source.name in self.console().states:
             self.show_state(self.console().states[source.name])
@@ -213,6 +218,12 @@ class RedisScreen(ConsoleScreen):
         if source is None or key is None:
             self.notify("Sample the big keys (g) and select one first.", markup=False)
             return
+        if self.big_keys_of != source.name:
+            self.notify(
+                f"The keys shown were not sampled on {source.instance}: sample it (g) first.",
+                markup=False,
+            )
+            return
         from console.redis_flows import delete_flow
 
         size = view.selected_size
@@ -238,6 +249,7 @@ class RedisScreen(ConsoleScreen):
 
             def done(result: Any) -> None:
                 if result is not None:
+                    self.big_keys_of = source.name
                     self.query_one(BigKeysView).update_result(result)
                     self._finish(f"Sampled {result.scanned:,} keys of db {db}.")
                 else:

@@ -306,3 +306,53 @@ async def test_delete_one_big_key(tmp_path, throwaway) -> None:
         assert record.action == "redis.delete" and record.outcome == "succeeded", record
     assert await count(server, 2, b"huge:*") == 0
     assert await count(server, 2, b"small:*") == 1
+
+
+async def test_big_keys_of_one_instance_are_never_deleted_on_another(tmp_path, throwaway) -> None:
+    # `n` moves to the next instance: a key of the same name there is another key.
+    server = throwaway()
+    for db in (2, 3):
+        client = server.raw(db)
+        await client.set(b"huge:1", b"x" * 200_000)
+        await client.aclose()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "refresh": 0.5,
+                "audit_log": str(tmp_path / "audit.jsonl"),
+                "log_file": str(tmp_path / "console.log"),
+                "targets": {
+                    "t": {
+                        "redis": [
+                            {"name": "cache", "url": server.url, "db": 2},
+                            {"name": "other", "url": server.url, "db": 3},
+                        ]
+                    }
+                },
+            }
+        )
+    )
+    app = OpsConsoleApp(load_config(cfg), "t")
+    notes: list[str] = []
+    async with app.run_test(size=(200, 50)) as pilot:
+        original = app.notify
+
+        def record(message: str, **kwargs: object) -> None:
+            notes.append(message)
+            original(message, **kwargs)  # type: ignore[arg-type]
+
+        app.notify = record  # type: ignore[method-assign]
+        await ready(app)
+        await pilot.press("3")
+        await open_prompt(app, pilot, "g", "2")
+        view = app.screen.query_one(BigKeysView)
+        await wait_until(lambda: view.selected_key == b"huge:1", what="the biggest key")
+        await pilot.press("n")
+        await pilot.pause()
+        assert view.selected_key is None  # the other instance's sample is not shown here
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("Sample the big keys" in n or "not sampled" in n for n in notes), notes
+    assert await count(server, 2, b"huge:*") == 1 and await count(server, 3, b"huge:*") == 1
