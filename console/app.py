@@ -364,6 +364,9 @@ class OpsConsoleApp(ActionsMixin, App[int]):
         if hasattr(screen, "reset_for_target"):
             screen.reset_for_target()
         await screen.recompose()
+        ensure_focus = getattr(screen, "ensure_focus", None)
+        if callable(ensure_focus):
+            ensure_focus()  # its widgets are new: the old focus went with them
         self.refresh_bindings()
 
     def action_refresh_now(self) -> None:

@@ -49,6 +49,23 @@ class ConsoleScreen(Screen[None]):
         self.query_one(HeaderBar).show(app.header_info)
         for state in list(app.states.values()):
             self.show_state(state)
+        self.ensure_focus()
+
+    def ensure_focus(self) -> None:
+        """Focus the screen's first shown focusable widget when nothing shown has focus.
+
+        Textual's auto-focus picks hidden widgets too (`display: none` is not checked):
+        after a `:target` switch the Containers screen came back with its hidden filter
+        box focused, and the keys typed next went into it instead of working.
+        """
+        focused = self.focused
+        if focused is not None and focused.display and focused in self.focus_chain:
+            return
+        chain = self.focus_chain
+        if chain:
+            chain[0].focus()
+        elif focused is not None:
+            self.set_focus(None)
 
     @on(SourceUpdated)
     def _source_updated(self, message: SourceUpdated) -> None:

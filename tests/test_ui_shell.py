@@ -93,6 +93,45 @@ async def test_command_line_switches_screens_themes_and_targets(tmp_path, pg_dsn
         assert app.header_info.target == "two"
 
 
+async def test_after_a_target_switch_keys_work_and_never_go_to_a_hidden_field(
+    tmp_path,
+) -> None:
+    # Textual's auto-focus ignores `display: none`: after `:target`, the Containers
+    # screen came back with its hidden filter box focused and swallowed the next keys.
+    from widgets.container_table import ContainerTable
+
+    closed = {"hosts": [{"name": "h", "url": "tcp://127.0.0.1:9"}]}
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "audit_log": str(tmp_path / "audit.jsonl"),
+                "log_file": str(tmp_path / "console.log"),
+                "targets": {
+                    "one": {"postgres": {"dsn": DOWN}, "docker": closed},
+                    "two": {"postgres": {"dsn": DOWN}, "docker": closed},
+                },
+            }
+        )
+    )
+    app = OpsConsoleApp(load_config(cfg), "one")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        assert isinstance(app.focused, ContainerTable)
+        await pilot.press("colon", *"target two", "enter")
+        await wait_until(lambda: app.target.name == "two", what="target two")
+        await pilot.pause()
+        assert isinstance(app.focused, ContainerTable)
+        await pilot.press("3")
+        await pilot.pause()
+        await pilot.press("4")
+        await pilot.pause()
+        assert isinstance(app.focused, ContainerTable), app.focused
+        await pilot.press("2")  # a screen key still switches screens
+        await wait_until(lambda: type(app.screen).__name__ == "PostgresScreen", what="screen 2")
+
+
 async def test_audit_screen_lists_newest_first(tmp_path) -> None:
     app = make_app(tmp_path, DOWN)
     async with app.run_test(size=(160, 40)) as pilot:
