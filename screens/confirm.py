@@ -29,6 +29,9 @@ from widgets.safe_text import safe_text, sanitize
 #: Longest value shown per detail; the dialog is for deciding, not for reading 1 MB queries.
 DETAIL_MAX = 600
 PREVIEW_MAX = 2000
+#: lines of details shown at least, and the lines the rest of the dialog may take
+DETAILS_MIN = 7
+DIALOG_REST = 21
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -114,6 +117,13 @@ class ConfirmScreen(ModalScreen[bool]):
     def _risk_text(self) -> Text:
         level = "HIGH RISK" if self.high else "low risk"
         return Text.assemble(level, " · target ", safe_text(self.plan.target))
+
+    def on_resize(self, event: events.Resize) -> None:
+        # What will happen must be readable without scrolling where the terminal allows:
+        # 7 lines at 80x24 (everything else of the dialog takes the rest), more on a
+        # taller terminal, instead of 7 lines whatever its size.
+        for details in self.query("#details"):
+            details.styles.max_height = max(DETAILS_MIN, event.size.height - DIALOG_REST)
 
     def _details_text(self) -> Text:
         text = Text(end="")
