@@ -103,6 +103,14 @@ async def test_health_screen_shows_states_detail_and_keeps_selection(
             what="the hang timeout",
         )
         await wait_until(lambda: "timeout" in detail.text().plain, what="hang detail")
+        # No answer yet: no latency drawn (a flat sparkline reads as 0 ms), said instead.
+        from textual.widgets import Sparkline, Static
+
+        assert not detail.query_one(Sparkline).display
+        label = detail.query_one(".health-detail-spark-label", Static).render()
+        assert "no answers yet" in str(label)
+        await pilot.press("up")
+        await wait_until(lambda: detail.query_one(Sparkline).display, what="broken's latency")
     assert not app.internal_errors
 
 

@@ -212,7 +212,12 @@ class HealthDetail(VerticalScroll):
             return
         check = self._check
         data = [v * 1000 for v in check.latencies] if check is not None else []
-        self.query_one(Sparkline).data = data
+        spark = self.query_one(Sparkline)
+        spark.data = data
+        # An empty sparkline draws a flat baseline, which reads as 0 ms: say it instead.
+        spark.display = bool(data)
+        label = "latency" if data else "latency: no answers yet"
+        self.query_one(".health-detail-spark-label", Static).update(Text(label))
         self.query_one(".health-detail-body", Static).update(self.text())
 
     def on_mount(self) -> None:
