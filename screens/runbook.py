@@ -100,7 +100,7 @@ class RunbookScreen(ConsoleScreen):
                 continue
             # Names are restricted to [A-Za-z0-9_.-] by the config: safe inside quotes.
             self._bindings.bind(
-                action.key, f"run_named('{action.name}')", "Runbook action", show=False
+                action.key, f"run_named('{action.name}')", f"Run {action.name}", show=False
             )
 
     def body(self) -> ComposeResult:
