@@ -44,9 +44,16 @@ Confirm = Callable[["ActionPlan"], Awaitable[bool]]
 INTERRUPTED = "interrupted by operator"
 
 
-class NotStarted(SourceError):
-    """Raised by `execute` when the operator stopped the action before anything was done:
-    audited as cancelled, not failed."""
+class Stopped(SourceError):
+    """Raised by `execute` when the operator stopped the action on purpose (ctrl+c):
+    audited as cancelled, not failed. The message says how far it got (exact counts,
+    an exit code); `audit_execution`, when set, carries the facts."""
+
+    kind = "stopped"
+
+
+class NotStarted(Stopped):
+    """Stopped by the operator before anything was done."""
 
     kind = "not-started"
 
@@ -271,7 +278,7 @@ async def run_action(
             duration,
             execution=_execution_of(err),
         )
-    except NotStarted as err:
+    except Stopped as err:
         return await _finish(
             audit,
             operator,

@@ -19,7 +19,7 @@ from adapters.redis.keys import (
     flushdb_operation,
     show_arg,
 )
-from console.actions import ActionPlan, Risk
+from console.actions import ActionPlan, Risk, Stopped
 from widgets.formatting import human_bytes
 
 if TYPE_CHECKING:
@@ -35,9 +35,14 @@ SAMPLE_SHOWN = 8
 
 
 class ClearStopped(SourceError):
-    """A clear that stopped before the end; the message holds the exact counts."""
+    """A clear that stopped before the end (connection lost, an error); the message
+    holds the exact counts."""
 
     kind = "stopped"
+
+
+class ClearCancelled(Stopped):
+    """A clear the operator stopped (ctrl+c); the message holds the exact counts."""
 
 
 def flush_token(target: str, db: int | None) -> str:
@@ -104,7 +109,8 @@ def clear_plan(
         if result.uncertain:
             counts += f"; {result.uncertain:,} more may be deleted (no reply came)"
         if not result.completed:
-            raise ClearStopped(f"stopped ({result.stopped_reason}): {counts}")
+            stop = ClearCancelled if result.stopped_reason == "cancelled" else ClearStopped
+            raise stop(f"stopped ({result.stopped_reason}): {counts}")
         return (
             f"Cleared {show_arg(pattern)} in db {db} of {source.instance}: {counts} "
             f"in {result.elapsed:.1f} s."

@@ -33,7 +33,7 @@ from typing import Any
 from adapters.errors import NotFound, PermissionDenied, SourceError, SourceTimeout
 from adapters.runbook.output import OutputBatch, OutputLine
 from adapters.runbook.runner import GRACE, REAP_SECONDS, RunResult, RunSpec, run_command
-from console.actions import ActionPlan, ExecResult, NotStarted, Risk
+from console.actions import ActionPlan, ExecResult, NotStarted, Risk, Stopped
 from console.config_runbook import MASK, RunbookActionConfig, param_of
 from widgets.safe_text import sanitize
 
@@ -69,11 +69,11 @@ class RunbookFailed(SourceError):
     kind = "failed"
 
 
-class RunbookStopped(NotStarted):
+class RunbookStopped(Stopped):
     """The operator stopped the running command on purpose (ctrl+c): not a failure.
 
-    Audited as "cancelled" (the life cycle's outcome for an action the operator stopped,
-    `NotStarted`), matching the record's `execution.status` "cancelled"; the message
+    Audited as "cancelled" (the life cycle's outcome for an action the operator stopped),
+    matching the record's `execution.status` "cancelled"; the message
     reads "Cancelled: stopped by the operator after …", and `execution` still says how
     far the command got (signal or exit code, duration, output counts, last lines).
     """
