@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -17,12 +18,16 @@ from typing import Any
 import pytest
 
 from adapters.docker import actions as ops
+from adapters.docker.actions import restart_policy_text
 from adapters.docker.client import DockerHost
 from adapters.docker.discovery import resolve
 from adapters.docker.rollback import (
     BASIS_CONFIG,
     BASIS_PREVIOUS,
+    argv_text,
     creation_body,
+    healthcheck_text,
+    port_bindings_text,
     preview_rollback,
     repository_of,
 )
@@ -184,6 +189,12 @@ def test_creation_body_drops_what_came_from_the_old_image(
     body, _ = creation_body(docker_client.api.inspect_container(custom.id), image, APP_V1)
     assert body["Cmd"] == ["sh", "-c", "echo custom; exec sleep 600"]
 
+    # With an entrypoint of its own, a command equal to the old image's CMD was asked
+    # for (the engine never fills in CMD then): it is kept, not app:1's CMD.
+    own_entry = containers.create(APP_V2, image["Config"]["Cmd"], entrypoint=["/bin/env"])
+    body, _ = creation_body(docker_client.api.inspect_container(own_entry.id), image, APP_V1)
+    assert (body["Entrypoint"], body["Cmd"]) == (["/bin/env"], image["Config"]["Cmd"])
+
 
 def test_execute_rollback_succeeds_and_keeps_the_old_container(
     containers: Any,
@@ -216,6 +227,118 @@ def test_execute_rollback_succeeds_and_keeps_the_old_container(
     assert "web-alias" in nets[network.name]["Aliases"] and "bridge" in nets
     assert b"app v1 started" in new.logs()  # app:1's CMD runs, not app:2's
     assert any("creating" in s for s in steps)
+
+
+_SOURCE = re.compile(r"\((?:the container's own|from [^)]+)\) ")
+#: Items whose value is a list, possibly in two parts (the container's own; the image's).
+_LISTS = ("env", "labels", "exposed ports", "mounts")
+
+
+def _previewed(value: str, item: str) -> Any:
+    """A preview value without its "(the container's own) " / "(from X) " markers."""
+    plain = _SOURCE.sub("", value)
+    if item in _LISTS:
+        if plain == "(none)":
+            return []
+        return sorted(v for part in plain.split("; ") for v in part.split(", ") if v)
+    return plain
+
+
+def _created(new: dict[str, Any], item: str) -> Any:
+    """What the created container has for a preview item, from its inspect."""
+    config, host_config = new["Config"], new["HostConfig"]
+    short = new["Id"][:12]
+    networks = new["NetworkSettings"]["Networks"]
+    values: dict[str, Any] = {
+        "name": new["Name"].lstrip("/"),
+        "image": config["Image"],
+        "entrypoint": argv_text(config.get("Entrypoint")),
+        "command": argv_text(config.get("Cmd")),
+        "health check": healthcheck_text(config.get("Healthcheck")),
+        "user": config.get("User") or "(none: root)",
+        "working dir": config.get("WorkingDir") or "(none: /)",
+        "stop signal": config.get("StopSignal") or "(none: SIGTERM)",
+        "env": sorted(e.split("=", 1)[0] for e in config.get("Env") or ()),
+        "labels": sorted(f"{k}={v}" for k, v in (config.get("Labels") or {}).items()),
+        "exposed ports": sorted(config.get("ExposedPorts") or {}),
+        "ports": port_bindings_text(host_config),
+        "mounts": sorted(
+            f"{m['Type']} {m.get('Name') or m.get('Source')} -> {m['Destination']}"
+            f" ({'rw' if m.get('RW') else 'ro'})"
+            for m in new.get("Mounts") or ()
+        ),
+        "networks": ", ".join(
+            net
+            + (
+                f" (aliases {', '.join(a for a in ep['Aliases'] if a != short)})"
+                if [a for a in ep.get("Aliases") or () if a != short]
+                else ""
+            )
+            for net, ep in sorted(networks.items())
+        ),
+        "restart policy": restart_policy_text(host_config),
+    }
+    return values[item]
+
+
+@pytest.mark.parametrize("custom", [False, True], ids=["image-defaults", "own-settings"])
+def test_every_previewed_item_is_what_the_created_container_gets(
+    custom: bool,
+    containers: Any,
+    docker_client: Any,
+    network: Any,
+    tmp_path: Path,
+    cleanup_prefix: str,
+) -> None:
+    """The preview never lies: for app:2 -> app:1, each item it lists (command, labels,
+    health check...) is what `docker inspect` then shows of the new container, and says
+    whether it is the container's own or app:1's."""
+    if custom:
+        old = containers.run(
+            APP_V2,
+            ["-c", 'echo custom; trap "exit 0" TERM; while true; do sleep 1; done'],
+            entrypoint=["/bin/sh"],
+            environment={"PATH": "/bin:/usr/bin", "FOO": "bar"},
+            labels={"opsc-test.version": "pinned", "team": "ops"},
+            user="65534:65534",
+            working_dir="/tmp",
+            stop_signal="SIGTERM",
+            # only the test and its interval: the rest is filled in from the image
+            healthcheck={"test": ["CMD", "/bin/true"], "interval": 1_000_000_000},
+            volumes={str(tmp_path): {"bind": "/data", "mode": "ro"}},
+        )
+    else:
+        old = app_container(containers, APP_V2, network, tmp_path)
+    p = preview_rollback(docker_client, old.id, "local", None)
+    previewed = dict(p.recreated)
+    for item in ("command", "entrypoint", "labels", "env", "health check", "user"):
+        assert item in previewed, item
+    result = execute_rollback(docker_client, p, 15, lambda _m: None)
+    assert result.outcome == "rolled-back", result.message
+    new = docker_client.api.inspect_container(old.name)
+    for item, value in p.recreated:
+        if item == "compose":
+            continue
+        assert _previewed(value, item) == _created(new, item), item
+    if custom:
+        assert previewed["command"].startswith("(the container's own) -c 'echo custom;")
+        assert previewed["entrypoint"] == "(the container's own) /bin/sh"
+        assert previewed["user"] == "(the container's own) 65534:65534"
+        assert previewed["labels"] == (
+            f"(the container's own) {TEST_LABEL}=1, opsc-test.version=pinned, team=ops"
+        )
+        assert previewed["health check"].startswith("(the container's own) /bin/true;")
+    else:
+        assert previewed["command"] == (
+            f'(from {APP_V1}) /bin/sh -c \'echo app v1 started; trap "exit 0" TERM; '
+            "while true; do sleep 1; done'"
+        )
+        own, image = f"{TEST_LABEL}=1, team=ops", "opsc-test.version=1"
+        assert previewed["labels"] == f"(the container's own) {own}; (from {APP_V1}) {image}"
+        assert previewed["health check"] == (
+            f"(from {APP_V1}) /bin/true; every 1s, timeout 1s, start period 1s, retries 2"
+        )
+        assert previewed["env"] == f"(the container's own) FOO, EMPTY; (from {APP_V1}) PATH"
 
 
 def _run(plan: ActionPlan, audit: AuditLog) -> Any:
@@ -479,6 +602,19 @@ def test_a_tag_moved_since_the_preview_is_refused(
     result = execute_rollback(docker_client, p, 5, lambda _m: None)
     assert result.outcome == "aborted" and "nothing done" in result.message
     assert ops.observe(docker_client, old.id).state == "running"
+
+
+def test_settings_changed_since_the_preview_abort_with_nothing_done(
+    containers: Any, docker_client: Any, cleanup_prefix: str
+) -> None:
+    old = containers.run(APP_V2)
+    p = preview_rollback(docker_client, old.id, "local", None)
+    docker_client.api.update_container(old.id, restart_policy={"Name": "always"})
+    result = execute_rollback(docker_client, p, 5, lambda _m: None)
+    assert result.outcome == "aborted" and "nothing done" in result.message
+    assert "since the preview (restart policy)" in result.message
+    assert ops.observe(docker_client, old.id).state == "running"
+    assert [c.id for c in ours(docker_client, cleanup_prefix)] == [old.id]
 
 
 def test_ctrl_c_during_the_rollback_restores_and_audits_the_real_outcome(

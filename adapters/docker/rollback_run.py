@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.docker.actions import DEFAULT_STOP_WAIT, restart_policy_text
 from adapters.docker.models import RollbackPreview, RollbackResult
-from adapters.docker.rollback import creation_body
+from adapters.docker.rollback import creation_body, recreated_items
 
 if TYPE_CHECKING:  # the SDK is loaded on first use, not when the console starts
     import docker
@@ -105,6 +105,12 @@ def wait_healthy(
         stop.wait(min(_POLL, left))
 
 
+def _changed(then: tuple[tuple[str, str], ...], now: tuple[tuple[str, str], ...]) -> list[str]:
+    """The items whose value differs between two previews."""
+    before, after = dict(then), dict(now)
+    return [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+
+
 @dataclass(slots=True)
 class _Done:
     """What a rollback changed so far: what a restore has to undo."""
@@ -126,8 +132,9 @@ def execute_rollback(
     """Stop and rename the old container (restart policy set to "no" so it stays
     stopped), create and start the new one, wait for it; if anything fails, the operator
     sets `stop` or `deadline` (monotonic) passes, remove the new one and put the old one
-    back as it was ("restored"). Before the old container is stopped, `stop` or the
-    deadline abort with nothing changed ("aborted"). A restore that fails too is
+    back as it was ("restored"). Before the old container is stopped, `stop`, the
+    deadline, the target tag moved or any item of `preview.recreated` no longer what it
+    would be abort with nothing changed ("aborted"). A restore that fails too is
     "failed", with the state left in the message."""
     if preview.refusal or not preview.target_image:
         raise ValueError(f"refused rollback: {preview.refusal}")
@@ -136,8 +143,11 @@ def execute_rollback(
     target, name, cid = preview.target_image, preview.name, preview.container_id
     inspect = client.api.inspect_container(cid)
     old_image = client.api.inspect_image(inspect["Image"])
-    target_id = client.api.inspect_image(target)["Id"]
+    target_info = client.api.inspect_image(target)
+    target_id = target_info["Id"]
     body, extra_networks = creation_body(inspect, old_image, target)
+    # What the operator confirmed is what is created: the same derivation, now.
+    changed = _changed(preview.recreated, recreated_items(inspect, old_image, target, target_info))
     config, host_config = inspect.get("Config") or {}, inspect.get("HostConfig") or {}
     stop_wait = int(config.get("StopTimeout") or DEFAULT_STOP_WAIT)
     policy = dict(host_config.get("RestartPolicy") or {"Name": "no"})
@@ -152,6 +162,12 @@ def execute_rollback(
     if moved:
         return result(
             "aborted", f"{target} points at another image since the preview: nothing done"
+        )
+    if changed:
+        return result(
+            "aborted",
+            f"what {name} would be recreated with changed since the preview "
+            f"({', '.join(changed)}): nothing done",
         )
     try:
         _check(stop, deadline)
