@@ -25,6 +25,7 @@ from console.guard import survive
 from console.state import SourceState
 from screens.base import ConsoleScreen
 from widgets.container_table import ContainerTable, KeyedTable
+from widgets.containers_summary import counts
 from widgets.freshness import Freshness
 from widgets.progress_line import ProgressLine
 from widgets.safe_text import safe_text, sanitize
@@ -68,6 +69,13 @@ class ContainersScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.snapshot: DockerSnapshot | None = None
+        self._failed = False  # the source failed and has no data (no snapshot)
+
+    def reset_for_target(self) -> None:
+        """Another target: nothing of the old one's containers may be counted or shown."""
+        super().reset_for_target()
+        self.snapshot = None
+        self._failed = False
 
     def body(self) -> ComposeResult:
         yield Freshness(clock=self.console().clock, id="containers-freshness")
@@ -93,14 +101,19 @@ class ContainersScreen(ConsoleScreen):
             return
         self.query_one(Freshness).update_state(state)
         snapshot = state.snapshot
-        if snapshot is not None and snapshot is not self.snapshot:
+        self._failed = snapshot is None and state.error is not None
+        if snapshot is not self.snapshot:
+            # None: no data (yet) from this source, e.g. just after a target switch.
             self.snapshot = snapshot
             now = self.console().clock()
-            stale = frozenset(h.host for h in snapshot.hosts if h.error)
-            self.query_one(ContainerTable).update_containers(snapshot.containers, now, stale)
-            managers = any(h.swarm_manager for h in snapshot.hosts)
+            hosts = snapshot.hosts if snapshot is not None else ()
+            stale = frozenset(h.host for h in hosts if h.error)
+            containers = snapshot.containers if snapshot is not None else ()
+            self.query_one(ContainerTable).update_containers(containers, now, stale)
+            managers = any(h.swarm_manager for h in hosts)
             self.query_one("#services-box").set_class(managers, "-shown")
-            self.query_one(ServiceTable).update_services(snapshot.services, now)
+            services = snapshot.services if snapshot is not None else ()
+            self.query_one(ServiceTable).update_services(services, now)
         self._show_status()
 
     def _show_status(self) -> None:
@@ -109,16 +122,16 @@ class ContainersScreen(ConsoleScreen):
         if self.console().target.docker is None:
             line = Text("No Docker configured for this target.")
         elif snapshot is None:
-            line = Text("waiting for the first poll…")
+            line = Text("No data yet." if self._failed else "waiting for the first poll…")
         else:
-            cs = snapshot.containers
+            n = counts(snapshot)
             line = safe_text(
                 f"{table.total_count:,} containers on {len(snapshot.hosts)} host(s),"
                 f" {table.visible_count:,} shown"
                 f"{'' if table.show_stopped else ' (stopped hidden: a)'}"
-                f" · {sum(c.state == 'running' for c in cs)} running"
-                f" · {sum(c.health == 'unhealthy' for c in cs)} unhealthy"
-                f" · {sum(c.exited_nonzero for c in cs)} exited≠0"
+                f" · {n['running']} running"
+                f" · {n['unhealthy']} unhealthy"
+                f" · {n['exited_nonzero']} exited≠0"
                 f" · CPU is % of one core"
             )
             filter_text = self.query_one("#containers-filter", Input).value

@@ -22,12 +22,14 @@ from adapters.docker import discovery
 from adapters.docker.client import DockerHost
 from adapters.docker.discovery import resolve
 from adapters.docker.errors import NoEngine
-from adapters.docker.models import ContainerSummary, HostSnapshot
+from adapters.docker.models import ContainerSummary, DockerSnapshot, HostSnapshot
 from adapters.docker.monitor import DockerMonitor
 from adapters.errors import NotFound, PermissionDenied, SourceTimeout, Unreachable
 from console.config_docker import DockerConfig, DockerHostConfig
 from console.docker_source import DockerSource
 from tests.docker_situations import APP_V1, APP_V2, Containers
+from widgets.container_table import container_kind, state_label
+from widgets.containers_summary import counts
 
 pytest_plugins = ("tests.docker_situations",)
 
@@ -219,6 +221,35 @@ async def test_states_exit_codes_health_and_restart_counts(containers: Container
     assert row[unhealthy.id].image == APP_V2
     assert row[created.id].state == "created" and row[created.id].started_at is None
     assert not any(c.oom_killed for c in snap.containers)
+
+
+@pytest.mark.timeout(60)
+async def test_a_stopped_container_is_not_counted_by_its_last_health(
+    containers: Containers, docker_client: Any
+) -> None:
+    # An exited container keeps its last health status in inspect (the kept
+    # `*.ops-rollback-*` copy of an unhealthy one, say): it is no problem now.
+    sick = containers.run(APP_V2, name="sick")
+    monitor = DockerMonitor(local_host(), name_patterns=[containers.prefix + "*"])
+    await refresh_until(
+        monitor,
+        lambda s: (c := by_name(s, sick)) is not None and c.health == "unhealthy",
+        what="the container to be unhealthy",
+    )
+    sick.stop(timeout=5)
+    assert docker_client.api.inspect_container(sick.id)["State"]["Health"]["Status"] == (
+        "unhealthy"
+    )
+    snap = await refresh_until(
+        monitor,
+        lambda s: (c := by_name(s, sick)) is not None and c.state == "exited",
+        what="the container to exit",
+    )
+    row = by_name(snap, sick)
+    assert row is not None and row.health is None
+    docker = DockerSnapshot(hosts=(snap,), taken_at=time.time(), duration=0.0)
+    assert counts(docker)["unhealthy"] == 0
+    assert container_kind(row) == "muted" and state_label(row) == "exited (0)"
 
 
 @pytest.mark.timeout(60)
@@ -602,3 +633,51 @@ async def test_streamed_stats_stay_fresh_when_our_clock_and_the_engines_differ(
             assert monitor.stats_failed == 0, f"stats counted as failed with a {skew:+.0f} s skew"
         finally:
             monitor.close()
+
+
+async def test_a_stats_read_cancelled_as_its_data_arrives_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The console's log had "ERROR asyncio: Exception in callback Future.set_result(None)
+    # … InvalidStateError": anyio's UNIX socket stream (the stats streams on unix://)
+    # waits with loop.add_reader(sock, future.set_result, None); a stream cancelled
+    # (watch(), close()) in the loop iteration in which its data arrived left that call
+    # queued after the future was cancelled. Made deterministic here.
+    from anyio._backends._asyncio import UNIXSocketStream
+
+    from adapters.docker.stats import ignore_late_wakeups
+
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(ignore_late_wakeups)
+    a, b = socket.socketpair(socket.AF_UNIX)
+    try:
+        a.setblocking(False)
+        task = asyncio.create_task(UNIXSocketStream(a).receive())
+        await asyncio.sleep(0.05)  # waiting for the socket to be readable
+
+        def data_then_cancel() -> None:  # in one iteration: readable, then cancelled
+            b.send(b"frame")
+            loop.call_soon(task.cancel)
+
+        loop.call_soon(data_then_cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.05)
+    finally:
+        loop.set_exception_handler(None)
+        a.close()
+        b.close()
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+
+
+def test_the_stats_streamer_loop_ignores_late_wakeups() -> None:
+    from adapters.docker.stats import StatsStreamer, ignore_late_wakeups
+
+    streamer = StatsStreamer(base_url="http://docker", uds="/nonexistent", api_version="1.41")
+    try:
+        wait_for = time.monotonic() + 5
+        while streamer._loop.get_exception_handler() is None and time.monotonic() < wait_for:
+            time.sleep(0.01)
+        assert streamer._loop.get_exception_handler() is ignore_late_wakeups
+    finally:
+        streamer.close()

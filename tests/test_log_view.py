@@ -192,6 +192,29 @@ def test_helpers() -> None:
     assert strip_controls("\x1b]8;;http://e/\x1b\\x\x1b]8;;\x1b\\") == "x"
 
 
+async def test_level_words_in_colour_are_seen() -> None:
+    # The `m` ending an escape sequence stuck to the word defeated `\b`: a coloured
+    # WARN was "info" and the `e` filter hid it.
+    assert level_of("\x1b[31mWARN colored\x1b[0m") == "warn"
+    assert level_of("12:00:01 \x1b[1;31mERROR\x1b[0m: boom") == "error"
+    assert level_of("\x1b]0;title\x07\x1b[33mwarning\x1b[0m x") == "warn"
+    assert level_of("\x1b[32mINFO\x1b[0m all good") == "info"
+    assert level_of("\x1b[1m" * 200 + "ERROR late but in the first words") == "error"
+    app = LogApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(LogView)
+        view.append_lines(
+            [
+                LogLine("stdout", "\x1b[32mINFO\x1b[0m fine"),
+                LogLine("stdout", "\x1b[31mWARN colored\x1b[0m"),
+                LogLine("stderr", "\x1b[1;31mERROR\x1b[0m boom"),
+            ]
+        )
+        view.set_level("warn")
+        await pilot.pause()
+        assert view.shown_count == 2
+
+
 def test_export_is_plain() -> None:
     view = LogView(max_lines=10)
     view.append_lines([LogLine("stderr", "a\x1b[31mred\x1b[0m", timestamp="T1")])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from textual.widgets import Static
 
 from console.app import OpsConsoleApp
 from screens.confirm import ConfirmScreen
@@ -260,3 +261,55 @@ async def test_bang_runs_a_runbook_action_on_the_selected_container(
         record = app.audit.recent()[0]
     assert (record.action, record.outcome) == ("runbook.kick", "succeeded"), record
     assert started_at(c) != before
+
+
+async def test_a_target_switch_leaves_no_counts_of_the_old_target(
+    tmp_path, containers: Containers
+) -> None:
+    # `:target` on the Containers screen kept the old target's counts in the header
+    # ("0 containers on 1 host(s), 0 shown · 1 running · 1 unhealthy …") under the new
+    # target's error, across polls and re-entry.
+    import yaml
+
+    from console.config import load_config
+
+    containers.run(APP_V2, name="sick")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "refresh": 0.5,
+                "audit_log": str(tmp_path / "audit.jsonl"),
+                "log_file": str(tmp_path / "console.log"),
+                "targets": {
+                    "t": {"docker": {"name_patterns": [containers.prefix + "*"]}},
+                    "down": {"docker": {"hosts": [{"name": "far", "url": "tcp://127.0.0.1:9"}]}},
+                },
+            }
+        )
+    )
+    app = OpsConsoleApp(load_config(cfg), "t")
+
+    def status() -> str:
+        return str(app.screen.query_one("#containers-status", Static).content)
+
+    async with app.run_test(size=(200, 40)) as pilot:
+        await open_containers(app, pilot)
+        await wait_until(lambda: "1 unhealthy" in status(), timeout=30, what="t's counts")
+        await pilot.press("colon", *"target down", "enter")
+        await wait_until(lambda: app.target.name == "down", what="target down")
+        await wait_until(
+            lambda: app.states["docker"].error is not None, timeout=30, what="down's error"
+        )
+        polls = app.states["docker"].polls
+        await wait_until(lambda: app.states["docker"].polls > polls, timeout=30, what="a poll")
+        await pilot.pause()
+        assert isinstance(app.screen, ContainersScreen)
+        assert status() == "No data yet.", status()
+        assert table(app).total_count == 0
+        await pilot.press("1")
+        await pilot.press("4")
+        await wait_until(lambda: isinstance(app.screen, ContainersScreen), what="re-entry")
+        await pilot.pause()
+        assert status() == "No data yet.", status()
+        assert app.internal_errors == []

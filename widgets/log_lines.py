@@ -38,8 +38,11 @@ _CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u
 
 
 def level_of(text: str) -> str:
-    """ "error", "warn" or "info": what a line looks like by its first words."""
+    """ "error", "warn" or "info": what a line looks like by its first words, read without
+    escape sequences (a coloured `\x1b[31mWARN` is a warning: the `m` would hide it)."""
     head = text[:_LEVEL_SCAN]
+    if not head.isprintable():  # escapes, controls (tabs too: cheap to strip anyway)
+        head = strip_controls(text[: _LEVEL_SCAN * 4])[:_LEVEL_SCAN]
     if _ERROR_RE.search(head):
         return "error"
     if _WARN_RE.search(head):

@@ -59,7 +59,9 @@ class ContainerSummary:
     image: str  # as the container was created from (repo:tag, or an id)
     image_id: str
     state: str  # created, running, paused, restarting, removing, exited, dead
-    health: str | None  # starting, healthy, unhealthy; None without a health check
+    #: starting, healthy, unhealthy; None without a health check, and when the container
+    #: is not running or restarting (a stopped one keeps its last status in inspect).
+    health: str | None
     created_at: float | None  # unix seconds
     started_at: float | None
     finished_at: float | None

@@ -49,6 +49,9 @@ _STREAM_GRACE = 3.0
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _EXIT = re.compile(r"^(?:Exited|Restarting) \((-?\d+)\)")
 _COMPOSE = "com.docker.compose.project"
+#: States whose health status is current: a stopped container keeps its last one in
+#: inspect (an exited `unhealthy` is not a problem now, only a memory of one).
+_HEALTH_STATES = frozenset({"running", "restarting"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +371,7 @@ class DockerMonitor:
             image_id=str(item.get("ImageID") or ""),
             state=state,
             # the list's status text is fresher than a cached inspect
-            health=_health_of(health_text) or fields.health,
+            health=(_health_of(health_text) or fields.health) if state in _HEALTH_STATES else None,
             created_at=float(created) if created else None,
             started_at=fields.started_at,
             finished_at=fields.finished_at,

@@ -27,7 +27,15 @@ from urllib.parse import urlsplit
 from adapters.docker.discovery import ResolvedDocker
 from adapters.docker.models import ContainerStats
 
-__all__ = ["Sample", "StatsStreamer", "compute", "memory_used", "parse_sample", "parse_time"]
+__all__ = [
+    "Sample",
+    "StatsStreamer",
+    "compute",
+    "ignore_late_wakeups",
+    "memory_used",
+    "parse_sample",
+    "parse_time",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +169,27 @@ def compute(previous: Sample | None, current: Sample) -> ContainerStats:
 # -- streamed stats ---------------------------------------------------------------------
 
 
+def ignore_late_wakeups(loop: Any, context: dict[str, Any]) -> None:
+    """The loop's exception handler: anyio's UNIX socket streams wait for data with
+    `loop.add_reader(sock, future.set_result, None)`; a stream cancelled (`watch`,
+    `close`) in the loop iteration in which its socket became readable leaves that call
+    queued after the future was cancelled, and it raises InvalidStateError ("Exception in
+    callback Future.set_result(None)"). Harmless: the read was abandoned on purpose.
+    Anything else goes to the default handler (the `asyncio` logger)."""
+    import asyncio
+
+    callback = getattr(context.get("handle"), "_callback", None)
+    future = getattr(callback, "__self__", None)
+    if (
+        isinstance(context.get("exception"), asyncio.InvalidStateError)
+        and getattr(callback, "__name__", "") == "set_result"
+        and isinstance(future, asyncio.Future)
+        and future.cancelled()
+    ):
+        return
+    loop.default_exception_handler(context)
+
+
 class StatsStreamer:
     """Keeps one streamed stats request open per running container of one engine, all in
     ONE dedicated thread running its own asyncio loop (httpx), and remembers the latest
@@ -244,6 +273,7 @@ class StatsStreamer:
         import asyncio
 
         asyncio.set_event_loop(self._loop)
+        self._loop.set_exception_handler(ignore_late_wakeups)
         self._loop.run_forever()
         # closing: end every stream and the client inside the loop, then stop
         self._loop.run_until_complete(self._shutdown())
