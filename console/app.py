@@ -103,6 +103,9 @@ class OpsConsoleApp(ActionsMixin, App[int]):
         "app.refresh",
         "app.interrupt",
         "app.rollback",
+        # Declared here, not left to Textual: it adds its own palette binding in
+        # App.__init__, which the per-target binding reset dropped (ctrl+p did nothing).
+        "app.palette",
     )
 
     def __init__(

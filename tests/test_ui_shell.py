@@ -44,6 +44,12 @@ async def test_help_lists_bindings_in_force_after_remap(tmp_path, pg_dsn) -> Non
         assert "pg.toggle_idle" in svg and "pg.terminate" in svg and "Terminate" in svg
         await pilot.press("escape")
         await pilot.pause()
+        await pilot.press("ctrl+p")  # the palette, as the README says
+        await wait_until(lambda: type(app.screen).__name__ == "CommandPalette", what="the palette")
+        await pilot.press("escape")
+        await wait_until(lambda: type(app.screen).__name__ != "CommandPalette", what="closed")
+        await pilot.press("escape")
+        await pilot.pause()
         from widgets.activity_table import ActivityTable
 
         table = app.screen.query_one(ActivityTable)
