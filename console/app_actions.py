@@ -158,8 +158,15 @@ class ActionsMixin(_Base):
         if not self.action_running:
             self.exit(0)
             return
+        from screens.confirm import ConfirmScreen
         from screens.question import QuestionScreen
 
+        if isinstance(self.screen, ConfirmScreen):
+            # Nothing has been done yet: the dialog is answered "no" (audited as
+            # cancelled at the dialog), then the console quits once the flow has ended.
+            self.screen.dismiss(False)
+            self.run_worker(self._quit_when_finished(), group="quit", exit_on_error=False)
+            return
         if self.action_must_finish:
             # Quitting would kill it halfway (its work runs on a thread of this process):
             # stop it the way ctrl+c does, let it put things back, then quit.
@@ -187,14 +194,16 @@ class ActionsMixin(_Base):
         if self.action_cancel is not None:
             self.action_cancel.set()
         self.notify(
-            "Stopping the rollback; the console quits once it has finished.",
+            "Stopping the action; the console quits once it has finished.",
             severity="warning",
             markup=False,
             timeout=30,
         )
-        if worker is not None:
-            await worker.wait()
-        self.exit(0)
+        try:
+            if worker is not None:
+                await worker.wait()
+        finally:  # a flow that failed (its error is shown) must not keep the console up
+            self.exit(0)
 
     def action_arm(self) -> None:
         if self.read_only:

@@ -245,10 +245,11 @@ class RedisScreen(ConsoleScreen):
                 return
             from console.redis_flows import big_keys_flow
 
-            self.big_keys_db = db
-
             def done(result: Any) -> None:
                 if result is not None:
+                    # Set with the keys they belong to: a sample that never came back
+                    # must not send `d` to another db than the keys shown.
+                    self.big_keys_db = db
                     self.big_keys_of = source.name
                     self.query_one(BigKeysView).update_result(result)
                     self._finish(f"Sampled {result.scanned:,} keys of db {db}.")

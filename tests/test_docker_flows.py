@@ -255,6 +255,29 @@ async def test_quitting_during_a_rollback_stops_it_restores_then_exits(
     assert line["error"].startswith(RESTORED_MESSAGE) and "stopped by the operator" in line["error"]
 
 
+async def test_ctrl_q_at_the_rollback_dialog_cancels_it_and_quits(
+    containers: Any, docker_client: Any, tmp_path: Path
+) -> None:
+    # Nothing has been done while the dialog is open: quitting answers it "no"
+    # (cancelled at the dialog) and quits; it used to ask to "stop the rollback" and
+    # stay on the dialog.
+    c = containers.run(APP_V1, healthcheck={"test": ["NONE"]})
+    app = make_app(tmp_path, containers.prefix, docker={"rollback_images": {c.name: APP_V2}})
+    async with app.run_test() as pilot:
+        key = await key_of(app, pilot, c)
+        assert start_rollback(app, key)
+        await until(lambda: confirm_open(app), pilot, what="the confirm dialog")
+        await pilot.press("ctrl+q")
+        deadline = time.monotonic() + 15
+        while app.is_running:
+            assert time.monotonic() < deadline, "the console did not quit"
+            await pilot.pause(0.1)
+    (line,) = audit(tmp_path)
+    assert (line["action"], line["outcome"]) == ("docker.rollback", "cancelled")
+    same = docker_client.api.inspect_container(c.id)
+    assert same["Name"] == "/" + c.name and same["State"]["Running"]
+
+
 async def test_stoppable_ends_when_the_work_itself_is_cancelled() -> None:
     # The loop closing cancels the work itself: waiting for it must end, not spin.
     from console.docker_actions import stoppable

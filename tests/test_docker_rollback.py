@@ -746,3 +746,36 @@ def test_without_a_health_check_exiting_during_the_wait_restores_the_old_one(
     restored = docker_client.containers.get(old.name)
     assert restored.id == old.id and restored.status == "running"
     assert [c.id for c in ours(docker_client, cleanup_prefix)] == [old.id]
+
+
+@pytest.fixture
+def volumes_image(docker_client: Any) -> Iterator[str]:
+    """app:2 with four image volumes: the engine lists a container's mounts from an
+    unordered map, in another order from one inspect to the next."""
+    tag = f"opsc-test/app:vol-{uuid.uuid4().hex[:8]}"
+    dockerfile = f'FROM {APP_V2}\nVOLUME ["/v1", "/v2", "/v3", "/v4"]\n'.encode()
+    docker_client.images.build(
+        fileobj=io.BytesIO(dockerfile), tag=tag, rm=True, pull=False, labels={TEST_LABEL: "1"}
+    )
+    try:
+        yield tag
+    finally:
+        docker_client.images.remove(tag, force=True)
+
+
+def test_a_container_with_several_volumes_rolls_back(
+    containers: Any, docker_client: Any, volumes_image: str, cleanup_prefix: str
+) -> None:
+    # The preview and the execution inspect the container separately: the mounts must
+    # compare equal whatever order the engine lists them in, or every such rollback
+    # aborted as "changed since the preview (mounts)".
+    old = containers.run(volumes_image, healthcheck={"test": ["NONE"]})
+    for _ in range(5):
+        p = preview_rollback(docker_client, old.id, "local", APP_V1)
+        assert p.refusal is None, p.refusal
+        again = preview_rollback(docker_client, old.id, "local", APP_V1)
+        assert dict(again.recreated)["mounts"] == dict(p.recreated)["mounts"]
+    result = execute_rollback(docker_client, p, 1.0, lambda _m: None)
+    assert result.outcome == "rolled-back", result.message
+    new = docker_client.containers.get(old.name)
+    assert sorted(m["Destination"] for m in new.attrs["Mounts"]) == ["/v1", "/v2", "/v3", "/v4"]

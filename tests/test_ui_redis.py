@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -357,3 +358,37 @@ async def test_big_keys_of_one_instance_are_never_deleted_on_another(tmp_path, t
         assert not isinstance(app.screen, ConfirmScreen)
         assert any("Sample the big keys" in n or "not sampled" in n for n in notes), notes
     assert await count(server, 2, b"huge:*") == 1 and await count(server, 3, b"huge:*") == 1
+
+
+async def test_a_sample_that_never_came_back_does_not_move_d_to_its_db(tmp_path, throwaway) -> None:
+    # Keys of db 2 shown; `g` for db 3 refused (another action runs): `d` must still act
+    # on db 2, where the key shown lives, never on a same-named key of db 3.
+    server = throwaway()
+    for db, value in ((2, b"x" * 200_000), (3, b"precious")):
+        client = server.raw(db)
+        await client.set(b"huge:1", value)
+        await client.aclose()
+    app = redis_app(tmp_path, server)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await ready(app)
+        await pilot.press("3")
+        await open_prompt(app, pilot, "g", "2")
+        view = app.screen.query_one(BigKeysView)
+        await wait_until(lambda: view.selected_key == b"huge:1", what="the biggest key")
+        await wait_until(lambda: not app.action_running, what="the sample's end")
+        release = asyncio.Event()
+
+        async def another_action() -> None:
+            await release.wait()
+
+        assert app.start_action(another_action(), "busy")
+        await open_prompt(app, pilot, "g", "3")  # refused: another action runs
+        await pilot.pause(0.2)
+        release.set()
+        await wait_until(lambda: not app.action_running, what="the other action's end")
+        await pilot.press("d")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="the dialog")
+        assert "db 2" in app.screen.plan.title, app.screen.plan.title
+        await pilot.press("y")
+        await wait_until(lambda: not app.action_running, what="the delete")
+    assert await count(server, 2, b"huge:*") == 0 and await count(server, 3, b"huge:*") == 1

@@ -216,7 +216,7 @@ class HealthDetail(VerticalScroll):
         spark.data = data
         # An empty sparkline draws a flat baseline, which reads as 0 ms: say it instead.
         spark.display = bool(data)
-        label = "latency" if data else "latency: no answers yet"
+        label = "latency" if data or check is None else "latency: no answers yet"
         self.query_one(".health-detail-spark-label", Static).update(Text(label))
         self.query_one(".health-detail-body", Static).update(self.text())
 

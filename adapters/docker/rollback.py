@@ -377,7 +377,10 @@ def creation_body(
     binds = list(host_config.get("Binds") or ())
     covered = {b.split(":")[1] for b in binds if ":" in b}
     covered |= {m.get("Target") for m in host_config.get("Mounts") or ()}
-    for mount in inspect.get("Mounts") or ():
+    # The engine lists mounts from an unordered map: sorted, the body (and the preview
+    # made from it) is the same from one inspect to the next.
+    mounts = sorted(inspect.get("Mounts") or (), key=lambda m: str(m.get("Destination") or ""))
+    for mount in mounts:
         if mount.get("Type") == "volume" and mount.get("Destination") not in covered:
             mode = "" if mount.get("RW", True) else ":ro"
             binds.append(f"{mount['Name']}:{mount['Destination']}{mode}")
