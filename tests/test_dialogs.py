@@ -170,6 +170,22 @@ async def test_keys_arriving_in_one_read_apply_in_typing_order() -> None:
         assert app.results == [True]
 
 
+async def test_every_key_the_field_binds_applies_in_typing_order() -> None:
+    # ctrl+a (start), ctrl+k (clear to the end), then the token: one read.
+    from textual import events
+
+    app = Host(ConfirmScreen(make_plan(Risk.HIGH)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("9", "9", "9")
+        await pilot.pause()
+        keys = [("ctrl+a", None), ("ctrl+k", None)] + [(c, c) for c in "4242"]
+        for key, char in keys:
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#token", Input).value == "4242"
+
+
 async def test_high_risk_token_may_hold_y_and_n() -> None:
     # Target names are tokens too; `y`, `n` must be typed, not act as shortcuts.
     app = Host(ConfirmScreen(make_plan(Risk.HIGH, token="yn-prod")))
