@@ -30,8 +30,8 @@ from widgets.safe_text import safe_text, sanitize
 DETAIL_MAX = 600
 PREVIEW_MAX = 2000
 #: lines of details shown at least, and the lines the rest of the dialog may take
-DETAILS_MIN = 7
-DIALOG_REST = 21
+#: lines of details kept however short the terminal (the rest scrolls with Tab)
+DETAILS_MIN = 3
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -62,7 +62,7 @@ class ConfirmScreen(ModalScreen[bool]):
         background: $panel; color: $text; padding: 0 1; margin: 1 0 0 0;
         max-height: 6; overflow-y: auto;
     }
-    ConfirmScreen #details { height: auto; max-height: 7; margin: 1 0 0 0; }
+    ConfirmScreen #details { height: auto; max-height: 7; margin: 1 0 0 0; }  /* fitted */
     ConfirmScreen #prompt { margin: 1 0 0 0; }
     ConfirmScreen #match { color: $text-muted; height: 1; }
     ConfirmScreen #match.-ok { color: $success; }
@@ -119,11 +119,29 @@ class ConfirmScreen(ModalScreen[bool]):
         return Text.assemble(level, " · target ", safe_text(self.plan.target))
 
     def on_resize(self, event: events.Resize) -> None:
-        # What will happen must be readable without scrolling where the terminal allows:
-        # 7 lines at 80x24 (everything else of the dialog takes the rest), more on a
-        # taller terminal, instead of 7 lines whatever its size.
-        for details in self.query("#details"):
-            details.styles.max_height = max(DETAILS_MIN, event.size.height - DIALOG_REST)
+        self.call_after_refresh(self._fit_details)
+
+    def _fit_details(self) -> None:
+        """Give the details what the terminal has left once everything else of the
+        dialog is laid out: what will happen is readable without scrolling where the
+        height allows, and the buttons always show (a fixed share cut them off on some
+        sizes: a long title or token prompt, a 6-line preview)."""
+        details = self.query("#details")
+        if not details:
+            return
+        box = details.first()
+        dialog = self.query_one("#dialog")
+        others = sum(
+            child.outer_size.height + child.styles.margin.top + child.styles.margin.bottom
+            for child in dialog.children
+            if child is not box and child.display
+        )
+        frame = dialog.styles.border.spacing.height + dialog.styles.padding.height
+        margins = box.styles.margin.top + box.styles.margin.bottom
+        room = self.size.height - others - frame - margins
+        wanted = max(DETAILS_MIN, room)
+        if box.styles.max_height is None or box.styles.max_height.value != wanted:
+            box.styles.max_height = wanted
 
     def _details_text(self) -> Text:
         text = Text(end="")

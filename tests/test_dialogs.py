@@ -340,3 +340,28 @@ async def test_arm_button_needs_a_reason() -> None:
         await pilot.click("#arm")
         await pilot.pause()
         assert app.results == ["x"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 26), (160, 90)])
+@pytest.mark.parametrize("preview_lines", [1, 6])
+async def test_buttons_always_show_and_details_use_the_height_left(
+    size: tuple[int, int], preview_lines: int
+) -> None:
+    details = tuple((f"item{i}", f"value {i}") for i in range(14))
+    plan = make_plan(
+        Risk.HIGH,
+        preview="\n".join(f"line {i}" for i in range(preview_lines)),
+        details=details,
+        title="Roll back the container with a rather long name " * 2,
+    )
+    app = Host(ConfirmScreen(plan))
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        screen = app.screen
+        keys = screen.query_one("#keys")
+        buttons = screen.query_one("#buttons")
+        shown = screen.query_one("#details").region.height
+        assert buttons.region.height > 0 and keys.region.bottom <= size[1]
+        assert shown >= 3
+        if size[1] >= 60:
+            assert shown == len(details)  # a tall terminal shows all of it, no scrolling
