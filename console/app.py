@@ -183,6 +183,7 @@ class OpsConsoleApp(ActionsMixin, App[int]):
         self.theme = self.config.theme if self.config.theme in THEME_NAMES else DEFAULT_THEME
         self.switch_mode("dashboard")
         self.set_interval(1.0, self._check_arming)
+        self._handle_hangups()
         if self.autostart:
             # After the first frame: the drivers are imported only then.
             self.call_after_refresh(self.start_sources)

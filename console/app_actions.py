@@ -9,7 +9,9 @@ and the views poked; ctrl+c that stops an action cleanly but never quits; arming
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import ModalScreen
@@ -188,6 +190,42 @@ class ActionsMixin(_Base):
                 self.exit(0)
 
         self.push_screen(QuestionScreen("An action is still running. Quit anyway? (y/N)"), answer)
+
+    def _handle_hangups(self) -> None:
+        """SIGHUP (the SSH session dropped) and SIGTERM end the console, but never in the
+        middle of an action: a rollback runs on a thread of this process and would be
+        killed halfway, a runbook command would be orphaned. The running action is
+        stopped the way ctrl+c stops it (a rollback puts the old container back), its
+        outcome audited, then the console exits."""
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._hung_up, signum)
+
+    def _hung_up(self, signum: int) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        if signum == signal.SIGHUP:
+            # The terminal is gone: what is still drawn must go nowhere, not fail.
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+        if not self.action_running:
+            log.warning("%s: exiting", name)
+            self.exit(0)
+            return
+        log.warning("%s while an action runs: stopping it, then exiting", name)
+        worker = self.action_worker
+        if self.action_cancel is None and worker is not None:
+            worker.cancel()  # an action with no clean stop (a single call, bounded)
+        if isinstance(self.screen, ModalScreen):
+            self.screen.dismiss(False)  # a dialog still open: nothing was done
+        self.run_worker(self._quit_when_finished(), group="quit", exit_on_error=False)
 
     async def _quit_when_finished(self) -> None:
         worker = self.action_worker
