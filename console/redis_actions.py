@@ -105,7 +105,7 @@ def clear_plan(
 
     async def execute() -> str:
         result = await source.keys().clear_pattern(db, pattern, progress=progress, cancel=cancel)
-        counts = f"deleted {result.deleted:,} keys (scanned {result.scanned:,})"
+        counts = f"deleted {result.deleted:,} keys (matched {result.scanned:,})"
         if result.uncertain:
             counts += f"; {result.uncertain:,} more may be deleted (no reply came)"
         if not result.completed:

@@ -72,7 +72,7 @@ async def clear_flow(
         progress(
             "Clearing",
             fraction,
-            f"deleted {p.deleted:,} · scanned {p.scanned:,} · {p.elapsed:.1f} s",
+            f"deleted {p.deleted:,} · matched {p.scanned:,} · {p.elapsed:.1f} s",
         )
 
     plan = clear_plan(source, preview, target=app.target.name, progress=on_progress, cancel=cancel)

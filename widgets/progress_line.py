@@ -1,6 +1,6 @@
 """One line of progress for a long action (a big-keys sample, a pattern clear).
 
-"Clearing session:* in db 2 ███████░░░░░ 58%  deleted 12,345 · scanned 40,000 · ctrl+c to
+"Clearing session:* in db 2 ███████░░░░░ 58%  deleted 12,345 · matched 40,000 · ctrl+c to
 stop". With no fraction (a clear cannot know its total in advance) the bar is a block that
 moves one step per update, so it moves exactly when work is done and freezes visibly when
 the server stops answering — no timer is spent animating it.
