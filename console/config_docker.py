@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from yaml.nodes import Node
 
@@ -20,6 +19,7 @@ from console.config_yaml import (
     REFRESH_MAX,
     Reader,
     boolean,
+    checked_url,
     join,
     named_entries,
     optional_integer,
@@ -27,7 +27,7 @@ from console.config_yaml import (
     optional_text,
     redact_dsn,
     required,
-    suggestion,
+    resolve_path,
     text,
 )
 
@@ -181,19 +181,11 @@ def _read_host(
     return DockerHostConfig(
         name=name,
         url=url,
-        tls_ca=_resolve(tls["tls_ca"], source),
-        tls_cert=_resolve(tls["tls_cert"], source),
-        tls_key=_resolve(tls["tls_key"], source),
+        tls_ca=None if tls["tls_ca"] is None else resolve_path(tls["tls_ca"], source),
+        tls_cert=None if tls["tls_cert"] is None else resolve_path(tls["tls_cert"], source),
+        tls_key=None if tls["tls_key"] is None else resolve_path(tls["tls_key"], source),
         tls_verify=r.get(h, "tls_verify", path, boolean, True),
     )
-
-
-def _resolve(raw: str | None, source: Path) -> Path | None:
-    """`~` expanded; a relative path is taken from the config file's directory."""
-    if raw is None:
-        return None
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else source.parent.absolute() / path
 
 
 def _docker_url(r: Reader, node: Node) -> str | None:
@@ -201,24 +193,12 @@ def _docker_url(r: Reader, node: Node) -> str | None:
     url = optional_text(r, node)
     if url is None:
         return None
-    shown = redact_dsn(url)
-    scheme, sep, _ = url.partition("://")
-    if not sep:
-        r.fail(f"expected a URL starting with unix://, tcp:// or ssh://, got {shown!r}")
-    if scheme.lower() not in DOCKER_SCHEMES:
-        r.fail(
-            f"unknown scheme {scheme!r} in {shown!r}" + suggestion(scheme.lower(), DOCKER_SCHEMES)
-        )
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:
-        r.fail(f"malformed URL {shown!r}: {exc}")
-    if scheme.lower() == "unix":
+    parts = checked_url(r, url, DOCKER_SCHEMES)
+    if parts.scheme.lower() == "unix":
         if not parts.path:
             r.fail("a unix:// URL needs the socket path, e.g. unix:///var/run/docker.sock")
     elif not parts.hostname:
-        r.fail(f"{shown!r} has no host name")
+        r.fail(f"{redact_dsn(url)!r} has no host name")
     return url
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from yaml.nodes import Node
 
@@ -14,6 +13,7 @@ from console.config_yaml import (
     REFRESH_MAX,
     Reader,
     boolean,
+    checked_url,
     join,
     named_entries,
     optional_integer,
@@ -22,7 +22,6 @@ from console.config_yaml import (
     redact_dsn,
     required,
     resolve_path,
-    suggestion,
 )
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -117,19 +116,8 @@ def _redis_url(r: Reader, node: Node) -> str | None:
     if url is None:
         return None
     shown = redact_dsn(url)
-    scheme, sep, _ = url.partition("://")
-    if not sep:
-        r.fail(f"expected a URL starting with redis://, rediss:// or unix://, got {shown!r}")
-    if scheme.lower() not in REDIS_SCHEMES:
-        r.fail(
-            f"unknown scheme {scheme!r} in {shown!r}" + suggestion(scheme.lower(), REDIS_SCHEMES)
-        )
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:  # a bad port, an unbalanced [ ...
-        r.fail(f"malformed URL {shown!r}: {exc}")
-    if scheme.lower() == "unix":
+    parts = checked_url(r, url, REDIS_SCHEMES)
+    if parts.scheme.lower() == "unix":
         if not parts.path:
             r.fail(
                 f"a unix:// URL needs the socket path, e.g. unix:///run/redis.sock, got {shown!r}"

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -408,6 +409,25 @@ def resolve_path(raw: str, source: Path) -> Path:
     working directory, which differs with every SSH session."""
     path = Path(raw).expanduser()
     return path if path.is_absolute() else source.parent.absolute() / path
+
+
+def checked_url(r: Reader, url: str, schemes: Collection[str]) -> SplitResult:
+    """`url` split, after the checks every URL setting needs: a scheme among `schemes`
+    and a parseable host and port. Messages show the URL password-masked."""
+    shown = redact_dsn(url)
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        *first, last = [f"{s}://" for s in schemes]
+        listed = f"{', '.join(first)} or {last}" if first else last
+        r.fail(f"expected a URL starting with {listed}, got {shown!r}")
+    if scheme.lower() not in schemes:
+        r.fail(f"unknown scheme {scheme!r} in {shown!r}" + suggestion(scheme.lower(), schemes))
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:  # a bad port, an unbalanced [ ...
+        r.fail(f"malformed URL {shown!r}: {exc}")
+    return parts
 
 
 # userinfo password in a URI: scheme://user:SECRET@host. The secret runs to the *last* `@`,
