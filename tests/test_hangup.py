@@ -5,15 +5,9 @@ process: killed with it, it would leave the old container stopped and renamed.""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import pty
 import signal
-import struct
-import subprocess
-import sys
-import termios
 import threading
 import time
 from pathlib import Path
@@ -24,10 +18,9 @@ import yaml
 
 from adapters.docker.rollback_run import RESTORED_MESSAGE
 from tests.docker_situations import APP_V1, APP_V2, Containers, wait_until
+from tests.pty_console import spawn_console
 
 pytest_plugins = ("tests.docker_situations",)
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Terminal:
@@ -35,24 +28,7 @@ class Terminal:
     terminal) and kept, escape sequences and all."""
 
     def __init__(self, config: Path, state: Path) -> None:
-        self.main, child = pty.openpty()
-        fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "TERM": "xterm-256color",
-            "XDG_STATE_HOME": str(state),
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "console", "--config", str(config), "--no-mouse"],
-            stdin=child,
-            stdout=child,
-            stderr=child,
-            env=env,
-            cwd=ROOT,
-            close_fds=True,
-        )
-        os.close(child)
+        self.main, self.proc = spawn_console(config, state)
         self.output = bytearray()
         self._lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()

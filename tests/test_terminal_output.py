@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
 import re
 import select
-import struct
-import subprocess
-import sys
-import termios
 import time
-from pathlib import Path
 
 from tests.pg_situations import hostile_query
+from tests.pty_console import spawn_console
 from tests.ui_helpers import write_config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _read_for(fd: int, seconds: float, until: bytes | None = None) -> bytes:
@@ -41,24 +33,7 @@ def _read_for(fd: int, seconds: float, until: bytes | None = None) -> bytes:
 async def test_no_control_bytes_from_data_reach_the_terminal(tmp_path, pg_dsn) -> None:
     config = write_config(tmp_path, pg_dsn, refresh=0.5)
     async with hostile_query(pg_dsn):
-        main, child = pty.openpty()
-        fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "TERM": "xterm-256color",
-            "XDG_STATE_HOME": str(tmp_path),
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "console", "--config", str(config), "--no-mouse"],
-            stdin=child,
-            stdout=child,
-            stderr=child,
-            env=env,
-            cwd=ROOT,
-            close_fds=True,
-        )
-        os.close(child)
+        main, proc = spawn_console(config, tmp_path)
         try:
             output = _read_for(main, 15, until=b"ops-console")
             os.write(main, b"2")
